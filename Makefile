@@ -1,0 +1,50 @@
+# Two commands do everything on a fresh machine: `make preview` and `make test`.
+SHELL := /bin/bash
+STACK ?= dev
+VENV := .venv
+PY := $(VENV)/bin/python
+PG_BIN := /usr/lib/postgresql/15/bin
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: setup system-deps preview gate test lint bench clean
+
+setup: $(VENV)/.installed system-deps
+
+$(VENV)/.installed: requirements.txt policies/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+# PostgreSQL 15 (drills and client tests) and pgbouncer (the stand-in for RDS Proxy).
+# apt runs only when something is missing; Debian's packages must not start services here.
+system-deps:
+	@missing=""; \
+	[ -x $(PG_BIN)/postgres ] || missing="$$missing postgresql-15"; \
+	command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing="$$missing pgbouncer"; \
+	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && \
+	  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; rc=$$?; \
+	  rm -f /usr/sbin/policy-rc.d; exit $$rc; \
+	fi
+
+preview: setup
+	$(PY) -m gate preview --stack $(STACK)
+
+gate: setup
+	$(PY) -m gate check --stack $(STACK)
+
+test: setup
+	$(PY) -m pytest -q -n 2
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy components gate policies dbclient
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build

@@ -1,0 +1,425 @@
+"""Connection and memory arithmetic for RDS for PostgreSQL, as pure functions.
+
+Every number the program, the policy pack and the client pool use about
+instance memory, ``max_connections``, the connection budget and alarm
+thresholds is computed here, once.  Nothing in this module touches Pulumi or
+the network, so it is tested directly and imported by ``policies/`` as is.
+
+Facts encoded here (RDS for PostgreSQL documentation):
+
+* default ``max_connections`` = ``LEAST({DBInstanceClassMemory/9531392}, 5000)``
+* default ``shared_buffers`` = ``{DBInstanceClassMemory/32768}`` in 8 kB pages,
+  i.e. a quarter of instance memory.
+* ``DBInstanceClassMemory`` is the instance class memory in bytes.  RDS
+  subtracts what the OS and its own agents reserve, so the live default is a
+  few percent below the figure computed here; we use the nominal class memory
+  so that policy checks of the form "is this value above the default" never
+  fire falsely.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+GIB = 1024**3
+PAGE_BYTES = 8192  # PostgreSQL block size, the unit of shared_buffers / effective_cache_size
+
+#: Divisor in the RDS default formula for max_connections.
+MAX_CONNECTIONS_DIVISOR = 9531392
+#: Upper bound in the same formula.
+MAX_CONNECTIONS_CAP = 5000
+#: ``superuser_reserved_connections`` (3) + ``rds.rds_superuser_reserved_connections`` (2).
+SUPERUSER_RESERVED_CONNECTIONS = 5
+#: Connections kept free for each physical replica's WAL sender plus monitoring tools.
+REPLICATION_RESERVED_PER_REPLICA = 1
+#: PostgreSQL's default work_mem (4 MB), in kB as the parameter is expressed.
+DEFAULT_WORK_MEM_KB = 4096
+
+_SIZES_T = {"micro": 1, "small": 2, "medium": 4, "large": 8, "xlarge": 16, "2xlarge": 32}
+_SIZES_M = {
+    "large": 8,
+    "xlarge": 16,
+    "2xlarge": 32,
+    "4xlarge": 64,
+    "8xlarge": 128,
+    "12xlarge": 192,
+    "16xlarge": 256,
+}
+_SIZES_R = {
+    "large": 16,
+    "xlarge": 32,
+    "2xlarge": 64,
+    "4xlarge": 128,
+    "8xlarge": 256,
+    "12xlarge": 384,
+    "16xlarge": 512,
+}
+
+
+def _family(prefix: str, sizes: Mapping[str, int], extra: Mapping[str, int] | None = None) -> dict[str, int]:
+    table = {f"db.{prefix}.{size}": gib for size, gib in sizes.items()}
+    for size, gib in (extra or {}).items():
+        table[f"db.{prefix}.{size}"] = gib
+    return table
+
+
+#: Instance class -> memory in GiB, for the classes RDS offers for PostgreSQL 15.
+INSTANCE_MEMORY_GIB: dict[str, int] = {
+    **_family("t3", _SIZES_T),
+    **_family("t4g", _SIZES_T),
+    **_family("m5", _SIZES_M, {"24xlarge": 384}),
+    **_family("m6g", _SIZES_M),
+    **_family("m6i", _SIZES_M, {"24xlarge": 384, "32xlarge": 512}),
+    **_family("m7g", _SIZES_M),
+    **_family("r5", _SIZES_R, {"24xlarge": 768}),
+    **_family("r6g", _SIZES_R),
+    **_family("r6i", _SIZES_R, {"24xlarge": 768, "32xlarge": 1024}),
+    **_family("r7g", _SIZES_R),
+}
+
+
+class UnknownInstanceClass(ValueError):
+    """The instance class is not in :data:`INSTANCE_MEMORY_GIB`."""
+
+
+def known_instance_classes() -> list[str]:
+    return sorted(INSTANCE_MEMORY_GIB, key=lambda c: (c.split(".")[1], INSTANCE_MEMORY_GIB[c]))
+
+
+def instance_memory_bytes(instance_class: str) -> int:
+    """``DBInstanceClassMemory`` for *instance_class*, in bytes."""
+    try:
+        return INSTANCE_MEMORY_GIB[instance_class] * GIB
+    except KeyError:
+        raise UnknownInstanceClass(
+            f"unknown instance class {instance_class!r}; known families are "
+            "t3, t4g, m5, m6g, m6i, m7g, r5, r6g, r6i, r7g (e.g. 'db.t3.medium', 'db.r6g.large')"
+        ) from None
+
+
+def default_max_connections(instance_class: str) -> int:
+    """RDS's default ``max_connections``: ``LEAST({DBInstanceClassMemory/9531392}, 5000)``."""
+    return min(instance_memory_bytes(instance_class) // MAX_CONNECTIONS_DIVISOR, MAX_CONNECTIONS_CAP)
+
+
+def default_shared_buffers_pages(instance_class: str) -> int:
+    """RDS's default ``shared_buffers``: ``{DBInstanceClassMemory/32768}`` 8 kB pages (25 % of RAM)."""
+    return instance_memory_bytes(instance_class) // 32768
+
+
+# --- Parameter-group value formulas -----------------------------------------------------------
+
+_VAR = "DBInstanceClassMemory"
+
+
+class FormulaError(ValueError):
+    """A parameter value that is neither a number nor an RDS formula we can evaluate."""
+
+
+def evaluate_parameter_value(value: str, instance_class: str) -> float:
+    """Evaluate an RDS parameter value for *instance_class*.
+
+    Accepts plain numbers and RDS formulas: ``{DBInstanceClassMemory/32768}``,
+    ``{DBInstanceClassMemory*3/4}``, and ``LEAST(...)``, ``GREATEST(...)``,
+    ``SUM(...)`` over such terms.  Raises :class:`FormulaError` for anything else
+    (for example ``"64MB"`` with a unit suffix, which RDS parameter groups do not take).
+    """
+    text = value.strip()
+    memory = float(instance_memory_bytes(instance_class))
+    return _Parser(text, {_VAR: memory}).parse()
+
+
+class _Parser:
+    """Recursive-descent evaluator for the small RDS formula language."""
+
+    def __init__(self, text: str, variables: Mapping[str, float]) -> None:
+        self.text = text
+        self.pos = 0
+        self.variables = variables
+
+    def parse(self) -> float:
+        result = self._expr()
+        self._skip()
+        if self.pos != len(self.text):
+            raise FormulaError(f"cannot evaluate parameter value {self.text!r}")
+        return result
+
+    def _skip(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos].isspace():
+            self.pos += 1
+
+    def _peek(self) -> str:
+        self._skip()
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def _expect(self, char: str) -> None:
+        if self._peek() != char:
+            raise FormulaError(f"cannot evaluate parameter value {self.text!r}: expected {char!r}")
+        self.pos += 1
+
+    def _expr(self) -> float:
+        value = self._term()
+        while self._peek() in ("+", "-"):
+            op = self.text[self.pos]
+            self.pos += 1
+            rhs = self._term()
+            value = value + rhs if op == "+" else value - rhs
+        return value
+
+    def _term(self) -> float:
+        value = self._atom()
+        while self._peek() in ("*", "/"):
+            op = self.text[self.pos]
+            self.pos += 1
+            rhs = self._atom()
+            if op == "/" and rhs == 0:
+                raise FormulaError(f"division by zero in {self.text!r}")
+            value = value * rhs if op == "*" else value / rhs
+        return value
+
+    def _atom(self) -> float:
+        char = self._peek()
+        if char == "{":
+            self.pos += 1
+            value = self._expr()
+            self._expect("}")
+            return value
+        if char == "(":
+            self.pos += 1
+            value = self._expr()
+            self._expect(")")
+            return value
+        match = re.compile(r"[A-Za-z_]+|\d+(?:\.\d+)?").match(self.text, self.pos)
+        if not match:
+            raise FormulaError(f"cannot evaluate parameter value {self.text!r}")
+        word = match.group(0)
+        self.pos = match.end()
+        if word[0].isdigit():
+            return float(word)
+        upper = word.upper()
+        if upper in ("LEAST", "GREATEST", "SUM"):
+            self._expect("(")
+            args = [self._expr()]
+            while self._peek() == ",":
+                self.pos += 1
+                args.append(self._expr())
+            self._expect(")")
+            return min(args) if upper == "LEAST" else max(args) if upper == "GREATEST" else sum(args)
+        if word in self.variables:
+            return self.variables[word]
+        raise FormulaError(f"cannot evaluate parameter value {self.text!r}: unknown name {word!r}")
+
+
+# --- The connection budget ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Who connects, and how busy their connections are."""
+
+    lambda_concurrency: int
+    ecs_tasks: int
+    ecs_pool_size: int
+    other_clients: int = 0
+    #: Share of time a client connection is inside a transaction.  Through RDS Proxy
+    #: (transaction-level multiplexing) only that share needs a database connection.
+    #: 0.2 reproduces the scenario's "250 client connections -> 50 DB connections".
+    active_ratio: float = 0.2
+
+    @property
+    def client_connections(self) -> int:
+        """Connections the clients open: what a database without a pooler must accept."""
+        return self.lambda_concurrency + self.ecs_tasks * self.ecs_pool_size + self.other_clients
+
+
+@dataclass(frozen=True)
+class ConnectionBudget:
+    """The scenario's Step 1, computed for one instance class, workload and proxy setting."""
+
+    instance_class: str
+    max_connections: int
+    max_connections_is_default: bool
+    reserved_connections: int
+    client_connections: int
+    direct_exhausted: bool
+    proxy_max_connections_percent: int
+    proxy_db_connections: int
+    proxy_db_connections_needed: int
+    proxy_sufficient: bool
+
+    @property
+    def direct_shortfall(self) -> int:
+        return max(0, self.client_connections - (self.max_connections - self.reserved_connections))
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(label, value) rows for the preview's budget table."""
+        source = "RDS default for the class" if self.max_connections_is_default else "set in the parameter group"
+        return [
+            ("instance class", self.instance_class),
+            ("max_connections", f"{self.max_connections} ({source})"),
+            ("reserved (superuser, replication)", str(self.reserved_connections)),
+            ("client connections (direct demand)", str(self.client_connections)),
+            (
+                "direct to the database",
+                f"EXHAUSTED: {self.client_connections} needed vs {self.max_connections} available"
+                if self.direct_exhausted
+                else f"fits: {self.client_connections} of {self.max_connections}",
+            ),
+            ("proxy may open (max_connections_percent)", f"{self.proxy_db_connections} ({self.proxy_max_connections_percent} %)"),
+            ("DB connections needed through the proxy", str(self.proxy_db_connections_needed)),
+            ("through RDS Proxy", "enough" if self.proxy_sufficient else "NOT ENOUGH: raise the class or the percent"),
+        ]
+
+    def summary(self) -> dict[str, object]:
+        """Plain, JSON-friendly summary (a stack output)."""
+        return {
+            "instanceClass": self.instance_class,
+            "maxConnections": self.max_connections,
+            "reservedConnections": self.reserved_connections,
+            "clientConnections": self.client_connections,
+            "directExhausted": self.direct_exhausted,
+            "proxyDbConnections": self.proxy_db_connections,
+            "proxyDbConnectionsNeeded": self.proxy_db_connections_needed,
+            "proxySufficient": self.proxy_sufficient,
+        }
+
+
+def reserved_connections(replica_count: int) -> int:
+    """Connections that must stay free for admins and replication."""
+    return SUPERUSER_RESERVED_CONNECTIONS + REPLICATION_RESERVED_PER_REPLICA * replica_count
+
+
+def connection_budget(
+    instance_class: str,
+    workload: Workload,
+    *,
+    max_connections: int | None = None,
+    proxy_max_connections_percent: int = 100,
+    replica_count: int = 0,
+) -> ConnectionBudget:
+    """Compare the workload's connections with what the database and the proxy provide.
+
+    *max_connections* is the value set in the parameter group, or None for the
+    RDS default of the class.
+    """
+    if not 1 <= proxy_max_connections_percent <= 100:
+        raise ValueError(f"proxy_max_connections_percent must be 1..100, got {proxy_max_connections_percent}")
+    effective_max = max_connections if max_connections is not None else default_max_connections(instance_class)
+    reserved = reserved_connections(replica_count)
+    clients = workload.client_connections
+    proxy_limit = effective_max * proxy_max_connections_percent // 100
+    proxy_db = max(0, min(proxy_limit, effective_max - reserved))
+    needed = math.ceil(clients * workload.active_ratio)
+    return ConnectionBudget(
+        instance_class=instance_class,
+        max_connections=effective_max,
+        max_connections_is_default=max_connections is None,
+        reserved_connections=reserved,
+        client_connections=clients,
+        direct_exhausted=clients > effective_max - reserved,
+        proxy_max_connections_percent=proxy_max_connections_percent,
+        proxy_db_connections=proxy_db,
+        proxy_db_connections_needed=needed,
+        proxy_sufficient=needed <= proxy_db,
+    )
+
+
+def recommended_proxy_max_connections_percent(max_connections: int, replica_count: int = 0) -> int:
+    """The largest percent that still leaves the reserve free."""
+    usable = max_connections - reserved_connections(replica_count)
+    return max(1, min(100, usable * 100 // max_connections))
+
+
+# --- Memory safety --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemoryCheck:
+    memory_bytes: int
+    shared_buffers_bytes: int
+    work_mem_bytes: int
+    max_connections: int
+
+    @property
+    def worst_case_bytes(self) -> int:
+        """shared_buffers plus one work_mem per connection (a single sort or hash each)."""
+        return self.shared_buffers_bytes + self.work_mem_bytes * self.max_connections
+
+    @property
+    def fits(self) -> bool:
+        return self.worst_case_bytes <= self.memory_bytes
+
+
+def memory_check(
+    instance_class: str,
+    *,
+    max_connections: int | None = None,
+    work_mem_kb: int = DEFAULT_WORK_MEM_KB,
+    shared_buffers_pages: int | None = None,
+) -> MemoryCheck:
+    """Can ``shared_buffers + max_connections x work_mem`` exceed the instance's RAM?"""
+    memory = instance_memory_bytes(instance_class)
+    pages = shared_buffers_pages if shared_buffers_pages is not None else default_shared_buffers_pages(instance_class)
+    return MemoryCheck(
+        memory_bytes=memory,
+        shared_buffers_bytes=pages * PAGE_BYTES,
+        work_mem_bytes=work_mem_kb * 1024,
+        max_connections=max_connections if max_connections is not None else default_max_connections(instance_class),
+    )
+
+
+# --- Alarm thresholds ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlarmThresholds:
+    database_connections: int
+    proxy_client_connections: int
+    freeable_memory_bytes: int
+    free_storage_bytes: int
+    cpu_percent: float
+
+
+def alarm_thresholds(
+    budget: ConnectionBudget,
+    *,
+    allocated_storage_gib: int,
+    connections_percent: int = 80,
+    client_headroom_percent: int = 120,
+    freeable_memory_percent: int = 10,
+    free_storage_percent: int = 10,
+    cpu_percent: float = 80.0,
+) -> AlarmThresholds:
+    """Thresholds derived from the budget and the instance, never typed in by hand.
+
+    * DatabaseConnections: *connections_percent* of max_connections.
+    * Proxy ClientConnections: the expected client connections plus headroom, so a
+      runaway deployment (a Lambda concurrency bump, a pool misconfiguration) pages.
+    * FreeableMemory / FreeStorageSpace: a share of the class memory / allocated storage.
+    """
+    if not 1 <= connections_percent < 100:
+        raise ValueError(f"connections_percent must be 1..99, got {connections_percent}")
+    return AlarmThresholds(
+        database_connections=budget.max_connections * connections_percent // 100,
+        proxy_client_connections=math.ceil(budget.client_connections * client_headroom_percent / 100),
+        freeable_memory_bytes=instance_memory_bytes(budget.instance_class) * freeable_memory_percent // 100,
+        free_storage_bytes=allocated_storage_gib * GIB * free_storage_percent // 100,
+        cpu_percent=cpu_percent,
+    )
+
+
+# --- Client pool sizing ------------------------------------------------------------------------------
+
+
+def ecs_pool_bounds(workload: Workload) -> tuple[int, int]:
+    """(min_size, max_size) for one ECS task's client pool.
+
+    max is the configured pool size; min keeps the share that is usually busy
+    warm, so a burst does not open connections all at once (a storm).
+    """
+    max_size = workload.ecs_pool_size
+    min_size = max(1, math.ceil(max_size * workload.active_ratio))
+    return min(min_size, max_size), max_size
