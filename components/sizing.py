@@ -423,3 +423,21 @@ def ecs_pool_bounds(workload: Workload) -> tuple[int, int]:
     max_size = workload.ecs_pool_size
     min_size = max(1, math.ceil(max_size * workload.active_ratio))
     return min(min_size, max_size), max_size
+
+
+# --- RDS Proxy alarm threshold ---------------------------------------------------------------------
+
+
+def borrow_latency_threshold_us(borrow_latency_ms: int, connection_borrow_timeout_s: int) -> int:
+    """Threshold for the proxy's ``DatabaseConnectionsBorrowLatency`` metric, in microseconds (its unit).
+
+    A borrow that waits means the pool is saturated (too small a percent, or pinning);
+    the alarm must fire well before clients hit ``connection_borrow_timeout`` and fail.
+    """
+    if borrow_latency_ms <= 0:
+        raise ValueError(f"borrow_latency_ms must be positive, got {borrow_latency_ms}")
+    if borrow_latency_ms >= connection_borrow_timeout_s * 1000:
+        raise ValueError(
+            f"borrow latency threshold {borrow_latency_ms} ms must be below the borrow timeout {connection_borrow_timeout_s} s"
+        )
+    return borrow_latency_ms * 1000
