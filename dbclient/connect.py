@@ -1,0 +1,341 @@
+"""Connections tuned for failover: fast detection, TLS, and a client-side deadline on every operation.
+
+A PostgreSQL client left at libpq's defaults notices a vanished server only
+when the kernel gives up on the TCP connection, which takes minutes.  The
+settings here bound every stage:
+
+* ``connect_timeout``: establishing a connection (TCP + TLS + authentication).
+* TCP keepalives (``keepalives_idle`` / ``_interval`` / ``_count``): an idle
+  connection to a host that disappeared is noticed in ``idle + interval * count``
+  seconds.
+* ``tcp_user_timeout``: data sent and not acknowledged for that long breaks the
+  connection (a host that vanished while we were writing).
+* ``statement_timeout``: the server cancels a statement that runs too long.
+* ``operation_timeout``: the client-side deadline.  None of the above fires when
+  the server's *kernel* is alive and acknowledging but the server process does
+  not answer (a hung or paused host): the request is ACKed, keepalives are
+  ACKed, and the reply never comes.  :class:`DeadlineConnection` waits for each
+  network round trip for at most the remaining time; when it expires the
+  connection is closed (never reused) and :class:`OperationTimeout` is raised.
+
+:func:`connect` returns a :class:`DeadlineConnection`, a :class:`psycopg.Connection`
+subclass, so it works everywhere a psycopg connection does (including
+``psycopg_pool`` with ``connection_class=DeadlineConnection``).
+
+Secrets: :class:`ConnectionSettings` never shows its password in ``repr``, and
+connection errors raised here are stripped of psycopg's ``pgconn`` attribute,
+whose ``repr`` would include the password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import math
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.rows import Row
+
+__all__ = [
+    "ConnectionSettings",
+    "DeadlineConnection",
+    "LoginRejected",
+    "MissingSetting",
+    "OperationTimeout",
+    "connect",
+    "connect_deadline",
+]
+
+#: A password, or a callable returning one (an IAM token or secret provider), or None (no password).
+Password = str | Callable[[], str] | None
+
+_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+#: Absolute ``time.monotonic()`` deadline for connections opened by :func:`connect` in this
+#: context (set by :func:`dbclient.retry.run_transaction` so that reconnecting stays in budget).
+_connect_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("dbclient_connect_deadline", default=None)
+
+#: libpq (and psycopg) treat any connect_timeout below 2 s as 2 s.
+MIN_CONNECT_TIMEOUT = 2
+
+
+@contextlib.contextmanager
+def connect_deadline(at: float | None) -> Iterator[None]:
+    """Connections opened by :func:`connect` in this block give up by *at* (``time.monotonic()``).
+
+    libpq's floor of 2 s applies: a connect started with less time left may overrun by
+    up to that.  With no time left, :func:`connect` raises :class:`OperationTimeout` at once.
+    """
+    token = _connect_deadline.set(at)
+    try:
+        yield
+    finally:
+        _connect_deadline.reset(token)
+
+
+class MissingSetting(ValueError):
+    """A required connection setting is not in the environment."""
+
+
+class OperationTimeout(psycopg.OperationalError):
+    """The server did not answer within the client-side deadline; the connection has been closed.
+
+    It has no SQLSTATE: :func:`dbclient.retry.classify` treats it as a lost connection.
+    """
+
+
+class LoginRejected(psycopg.OperationalError):
+    """The server rejected the login after the password exchange.
+
+    libpq reports no SQLSTATE for errors raised while a connection is being
+    established, so the auth failures 28P01 / 28000 cannot be told from a
+    refused TCP connection by code.  What libpq does record is whether the server
+    asked for a password (``PQconnectionUsedPassword``): a connection that failed
+    after the password was sent was refused by the server's authentication or
+    authorization (wrong or expired password or IAM token, role not allowed,
+    unknown database), not by the network.  :func:`dbclient.retry.classify`
+    maps this to ``ErrorClass.AUTH``: refresh the credentials once, then give up.
+    """
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Everything needed to open a connection; defaults are chosen for failover.
+
+    *password* may be a callable (see :mod:`dbclient.credentials`); it is called
+    for every new connection, so rotated secrets and fresh IAM tokens are used.
+    *sslrootcert* (a CA bundle path) switches *sslmode* ``require`` to ``verify-full``.
+    """
+
+    host: str
+    dbname: str
+    user: str
+    password: Password = field(default=None, repr=False, compare=False)
+    port: int = 5432
+    sslmode: str = "require"
+    sslrootcert: str | None = None
+    connect_timeout: int = 3
+    keepalives_idle: int = 5
+    keepalives_interval: int = 2
+    keepalives_count: int = 3
+    tcp_user_timeout_ms: int = 10_000
+    #: Server-side statement timeout (sent as a startup option, so it costs no SET
+    #: statement, which would pin the session in RDS Proxy).  None: server default.
+    statement_timeout_ms: int | None = 15_000
+    application_name: str = "resilient-rds"
+    #: ``read-write`` for writers (a reconnect during failover refuses a host still in
+    #: recovery); ``any`` / ``prefer-standby`` for readers.
+    target_session_attrs: str = "read-write"
+    #: Client-side deadline, in seconds, for each operation (one network round trip:
+    #: execute, fetch, commit, …).  None disables it (not recommended).
+    operation_timeout: float | None = 20.0
+
+    def __post_init__(self) -> None:
+        if self.sslmode not in _SSLMODES:
+            raise ValueError(f"sslmode must be one of {', '.join(_SSLMODES)}; got {self.sslmode!r}")
+        if self.connect_timeout < 2:
+            # libpq treats any connect_timeout below 2 s as 2 s.
+            raise ValueError(f"connect_timeout must be at least 2 seconds, got {self.connect_timeout}")
+        if self.operation_timeout is not None and self.operation_timeout <= 0:
+            raise ValueError(f"operation_timeout must be positive, got {self.operation_timeout}")
+
+    @property
+    def effective_sslmode(self) -> str:
+        """``verify-full`` when a CA bundle is given and the mode is weaker; otherwise *sslmode*."""
+        if self.sslrootcert and self.sslmode in ("allow", "prefer", "require", "verify-ca"):
+            return "verify-full"
+        return self.sslmode
+
+    def resolve_password(self) -> str | None:
+        """The password to use now (calls the provider if it is a callable)."""
+        return self.password() if callable(self.password) else self.password
+
+    def connect_kwargs(self, *, include_password: bool = True) -> dict[str, Any]:
+        """Keyword arguments for :func:`psycopg.connect` (libpq parameter names).
+
+        With *include_password* the provider is called: use the result immediately,
+        never log it.
+        """
+        kwargs: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "dbname": self.dbname,
+            "user": self.user,
+            "sslmode": self.effective_sslmode,
+            "connect_timeout": self.connect_timeout,
+            "keepalives": 1,
+            "keepalives_idle": self.keepalives_idle,
+            "keepalives_interval": self.keepalives_interval,
+            "keepalives_count": self.keepalives_count,
+            "tcp_user_timeout": self.tcp_user_timeout_ms,
+            "application_name": self.application_name,
+            "target_session_attrs": self.target_session_attrs,
+        }
+        if self.sslrootcert:
+            kwargs["sslrootcert"] = self.sslrootcert
+        if self.statement_timeout_ms is not None:
+            kwargs["options"] = f"-c statement_timeout={int(self.statement_timeout_ms)}"
+        if include_password:
+            password = self.resolve_password()
+            if password is not None:
+                kwargs["password"] = password
+        return kwargs
+
+    def with_host(self, host: str, *, target_session_attrs: str | None = None) -> ConnectionSettings:
+        """A copy for another endpoint (e.g. the reader endpoint, with ``target_session_attrs="any"``)."""
+        changes: dict[str, Any] = {"host": host}
+        if target_session_attrs is not None:
+            changes["target_session_attrs"] = target_session_attrs
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(
+        cls,
+        prefix: str = "DB_",
+        *,
+        environ: Mapping[str, str] | None = None,
+        password: Password = None,
+        **overrides: Any,
+    ) -> ConnectionSettings:
+        """Settings from environment variables ``<prefix>HOST``, ``<prefix>NAME``, ``<prefix>USER``.
+
+        Optional: ``PORT``, ``PASSWORD`` (a literal password; prefer a provider passed
+        as *password*), ``SSLMODE``, ``SSLROOTCERT``, ``CONNECT_TIMEOUT``,
+        ``STATEMENT_TIMEOUT_MS``, ``OPERATION_TIMEOUT``, ``APPLICATION_NAME``,
+        ``TARGET_SESSION_ATTRS``.  Raises :class:`MissingSetting` naming every
+        missing required variable.  *overrides* win over the environment.
+        """
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(prefix + name)
+            return value if value not in (None, "") else None
+
+        required = {"host": "HOST", "dbname": "NAME", "user": "USER"}
+        missing = [prefix + var for key, var in required.items() if key not in overrides and get(var) is None]
+        if missing:
+            raise MissingSetting(f"missing environment variable{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
+        values: dict[str, Any] = {key: get(var) for key, var in required.items()}
+        optional: dict[str, tuple[str, Callable[[str], Any]]] = {
+            "port": ("PORT", int),
+            "sslmode": ("SSLMODE", str),
+            "sslrootcert": ("SSLROOTCERT", str),
+            "connect_timeout": ("CONNECT_TIMEOUT", int),
+            "statement_timeout_ms": ("STATEMENT_TIMEOUT_MS", int),
+            "operation_timeout": ("OPERATION_TIMEOUT", float),
+            "application_name": ("APPLICATION_NAME", str),
+            "target_session_attrs": ("TARGET_SESSION_ATTRS", str),
+        }
+        for key, (var, convert) in optional.items():
+            raw = get(var)
+            if raw is not None:
+                try:
+                    values[key] = convert(raw)
+                except ValueError:
+                    raise ValueError(f"environment variable {prefix + var} is not a valid {convert.__name__}: {raw!r}") from None
+        values["password"] = password if password is not None else get("PASSWORD")
+        values.update(overrides)
+        return cls(**values)
+
+
+class DeadlineConnection(psycopg.Connection[Row]):
+    """A psycopg connection whose every network wait is bounded by a client-side deadline.
+
+    The deadline of a wait is the earlier of ``now + operation_timeout`` and the
+    absolute deadline set with :meth:`deadline` (used by :func:`dbclient.retry.run_transaction`
+    to keep a whole transaction inside its budget).  When it expires the
+    connection is closed, so it can never be reused in an unknown protocol
+    state, and :class:`OperationTimeout` is raised.
+    """
+
+    #: Seconds; set by :func:`connect` from :attr:`ConnectionSettings.operation_timeout`.
+    operation_timeout: float | None = None
+    _absolute_deadline: float | None = None
+
+    @contextlib.contextmanager
+    def deadline(self, at: float | None) -> Iterator[None]:
+        """Within the block, no wait goes past ``time.monotonic()`` value *at* (None: no extra bound)."""
+        previous = self._absolute_deadline
+        if at is not None and previous is not None:
+            at = min(at, previous)
+        self._absolute_deadline = at if at is not None else previous
+        try:
+            yield
+        finally:
+            self._absolute_deadline = previous
+
+    def _wait_timeout(self) -> float | None:
+        limits = []
+        if self.operation_timeout is not None:
+            limits.append(self.operation_timeout)
+        if self._absolute_deadline is not None:
+            limits.append(max(0.0, self._absolute_deadline - time.monotonic()))
+        return min(limits) if limits else None
+
+    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        """Consume *gen* like :meth:`psycopg.Connection.wait`, but never past the deadline."""
+        limit = self._wait_timeout()
+        if timeout is not None:
+            limit = timeout if limit is None else min(limit, timeout)
+        try:
+            return super().wait(gen, interval=interval, timeout=limit)
+        except pg_errors._WaitTimeout:
+            if timeout is not None and limit == timeout:
+                raise  # the caller's own timeout (psycopg internals), not ours
+            self.close()
+            raise OperationTimeout(
+                f"no answer from the server within {limit:.1f} s; the connection was closed"
+            ) from None
+
+
+def _scrub(exc: psycopg.Error) -> None:
+    """Drop psycopg's reference to the failed PGconn: its repr shows the password."""
+    with contextlib.suppress(AttributeError):
+        exc._pgconn = None  # type: ignore[attr-defined]
+
+
+def connect(settings: ConnectionSettings, **extra: Any) -> DeadlineConnection[Any]:
+    """Open a connection with *settings* (autocommit off: use :func:`dbclient.retry.run_transaction`).
+
+    Connection failures are raised as :class:`psycopg.OperationalError`; a login the
+    server rejected after the password exchange as :class:`LoginRejected`.  Neither
+    carries the password.  *extra* goes to :meth:`psycopg.Connection.connect` (e.g.
+    ``row_factory``).
+    """
+    deadline = _connect_deadline.get()
+    connect_timeout = settings.connect_timeout
+    if deadline is not None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise OperationTimeout("no time left in the deadline to open a connection")
+        connect_timeout = max(MIN_CONNECT_TIMEOUT, min(connect_timeout, math.ceil(remaining)))
+    kwargs = settings.connect_kwargs()
+    kwargs["connect_timeout"] = connect_timeout
+    kwargs.update(extra)
+    try:
+        conn: DeadlineConnection[Any] = DeadlineConnection.connect(**kwargs)
+    except psycopg.OperationalError as exc:
+        pgconn = exc.pgconn
+        rejected = bool(pgconn is not None and exc.sqlstate is None and _used_password(pgconn))
+        _scrub(exc)
+        if rejected:
+            raise LoginRejected(f"login rejected by {settings.host}:{settings.port} for user {settings.user!r}: {exc}") from None
+        raise exc.with_traceback(None) from None
+    finally:
+        kwargs.pop("password", None)
+    conn.operation_timeout = settings.operation_timeout
+    return conn
+
+
+def _used_password(pgconn: Any) -> bool:
+    try:
+        return bool(pgconn.used_password)
+    except Exception:  # a finished PGconn on an older libpq
+        return False
