@@ -385,9 +385,7 @@ def _network(r: _Reader) -> NetworkConfig:
     az_count = r.integer("availabilityZoneCount", 2, low=2, high=3, unit=" (private subnets, one per AZ)")
     vpc_id = r.string("vpcId", None, pattern=_VPC_ID_RE, accepted="expected a VPC id like 'vpc-0a1b2c3d4e5f67890'")
     subnet_ids = r.string_list("subnetIds", pattern=_SUBNET_ID_RE, accepted="subnet ids like 'subnet-0a1b2c3d4e5f67890'")
-    app_sgs = r.string_list(
-        "appSecurityGroupIds", pattern=_SG_ID_RE, accepted="security group ids like 'sg-0a1b2c3d4e5f67890'"
-    )
+    app_sgs = r.string_list("appSecurityGroupIds", pattern=_SG_ID_RE, accepted="security group ids like 'sg-0a1b2c3d4e5f67890'")
     r.finish()
     if create_vpc:
         if vpc_id or subnet_ids:
@@ -496,9 +494,7 @@ def _database(r: _Reader) -> DatabaseConfig:
         monitoring = 60
     max_connections = r.optional_integer("maxConnections", low=1, high=262143)
     work_mem = r.optional_integer("workMemKb", low=64, high=2097151, unit=" kB")
-    idle_tx = r.integer(
-        "idleInTransactionSessionTimeoutMs", 300000, low=1000, high=86400000, unit=" ms (1 s to 24 h)"
-    )
+    idle_tx = r.integer("idleInTransactionSessionTimeoutMs", 300000, low=1000, high=86400000, unit=" ms (1 s to 24 h)")
     r.finish()
     return DatabaseConfig(
         engine_version=engine_version,
@@ -603,9 +599,7 @@ def _alarms(r: _Reader, proxy: ProxyConfig) -> AlarmConfig:
     storage = r.integer("freeStoragePercent", 10, low=1, high=90, unit=" percent of allocated storage")
     borrow_ms = r.integer("borrowLatencyMs", 100, low=1, high=300000, unit=" ms")
     if borrow_ms >= proxy.connection_borrow_timeout * 1000:
-        r.bad(
-            "borrowLatencyMs", borrow_ms, f"expected below proxy.connectionBorrowTimeout ({proxy.connection_borrow_timeout} s)"
-        )
+        r.bad("borrowLatencyMs", borrow_ms, f"expected below proxy.connectionBorrowTimeout ({proxy.connection_borrow_timeout} s)")
     r.finish()
     return AlarmConfig(
         sns_topic_arn=topic or None,

@@ -38,9 +38,7 @@ _ARN_SHAPES: dict[str, tuple[str, str, str]] = {
 _GLOBAL_SERVICES = {"iam"}
 
 
-def fake_outputs(
-    type_: str, name: str, inputs: Mapping[str, Any], region: str, account_id: str
-) -> tuple[str, dict[str, Any]]:
+def fake_outputs(type_: str, name: str, inputs: Mapping[str, Any], region: str, account_id: str) -> tuple[str, dict[str, Any]]:
     """Return ``(id, computed outputs)`` for a resource of *type_* named *name*."""
     service, arn_prefix, id_prefix = _ARN_SHAPES.get(type_, ("", "", ""))
     # Physical names: honour an explicit name/identifier input, else Pulumi's auto-naming shape.
@@ -69,6 +67,10 @@ def fake_outputs(
         key_id = f"{_hex(name, 8)}-{_hex(name + '1', 4)}-{_hex(name + '2', 4)}-{_hex(name + '3', 4)}-{_hex(name, 12)}"
         outputs.update(keyId=key_id, arn=f"arn:aws:kms:{region}:{account_id}:key/{key_id}")
         return key_id, outputs
+    if type_ == "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup":
+        # The default target group of every proxy is named "default".
+        outputs.update(name="default", arn=f"arn:aws:rds:{region}:{account_id}:target-group:prx-tg-{_hex(name, 26)}")
+        return str(inputs.get("dbProxyName") or name), outputs
     if type_ == "random:index/randomPassword:RandomPassword":
         length = int(inputs.get("length", 32))
         outputs["result"] = ("Fake" + _hex(name, 64))[:length]

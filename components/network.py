@@ -1,0 +1,181 @@
+"""Network: optional private VPC, and the security groups app -> proxy -> database.
+
+The only allowed path to PostgreSQL is app -> proxy (5432) -> database (5432):
+no CIDR ingress anywhere, and no rule lets the app group reach the database
+group directly.  Rules are standalone ``aws.vpc.SecurityGroup*Rule`` resources
+(not inline blocks) so that groups referencing each other do not form a cycle
+and a changed rule is replaced alone.  The AWS provider removes the default
+allow-all egress rule of a new group, so each group has exactly the rules
+declared here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+from pulumi import ResourceOptions
+
+
+def _nth(index: int) -> Callable[[list[str]], str]:
+    return lambda names: names[index]
+
+
+@dataclass(frozen=True)
+class NetworkArgs:
+    prefix: str
+    port: int
+    create_vpc: bool
+    vpc_cidr: str | None = None
+    availability_zone_count: int = 2
+    vpc_id: str | None = None
+    subnet_ids: Sequence[str] = ()
+    #: Existing application groups; when empty an app group is created.
+    app_security_group_ids: Sequence[str] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class Network(pulumi.ComponentResource):
+    vpc_id: pulumi.Output[str]
+    subnet_ids: pulumi.Output[list[str]]
+    app_security_group_ids: pulumi.Output[list[str]]
+    proxy_security_group_id: pulumi.Output[str]
+    database_security_group_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: NetworkArgs, opts: ResourceOptions | None = None) -> None:
+        super().__init__("resilient-rds:network:Network", name, None, opts)
+        child = ResourceOptions(parent=self)
+
+        def tags(resource_name: str) -> dict[str, str]:
+            return {**args.tags, "Name": resource_name}
+
+        if args.create_vpc:
+            if not args.vpc_cidr:
+                raise ValueError("NetworkArgs.vpc_cidr is required with create_vpc")
+            vpc = aws.ec2.Vpc(
+                f"{name}-vpc",
+                cidr_block=args.vpc_cidr,
+                # RDS endpoints are DNS names; both are needed to resolve them inside the VPC.
+                enable_dns_support=True,
+                enable_dns_hostnames=True,
+                tags=tags(f"{args.prefix}-vpc"),
+                opts=child,
+            )
+            zones = aws.get_availability_zones_output(state="available", opts=pulumi.InvokeOptions(parent=self))
+            # Private subnets only: no internet gateway, no public IPs.  IAM auth tokens are signed
+            # locally, so clients need no route to the internet to connect.
+            blocks = list(ipaddress.IPv4Network(args.vpc_cidr).subnets(prefixlen_diff=2))
+            subnets = [
+                aws.ec2.Subnet(
+                    f"{name}-private-subnet-{index + 1}",
+                    vpc_id=vpc.id,
+                    cidr_block=str(blocks[index]),
+                    availability_zone=zones.names.apply(_nth(index)),
+                    map_public_ip_on_launch=False,
+                    tags=tags(f"{args.prefix}-private-{index + 1}"),
+                    opts=child,
+                )
+                for index in range(args.availability_zone_count)
+            ]
+            vpc_id: pulumi.Output[str] = vpc.id
+            subnet_ids: pulumi.Output[list[str]] = pulumi.Output.all(*[s.id for s in subnets])
+        else:
+            if not args.vpc_id or len(args.subnet_ids) < 2:
+                raise ValueError("NetworkArgs needs vpc_id and at least two subnet_ids without create_vpc")
+            vpc_id = pulumi.Output.from_input(args.vpc_id)
+            subnet_ids = pulumi.Output.from_input(list(args.subnet_ids))
+
+        created_app_group: aws.ec2.SecurityGroup | None = None
+        if args.app_security_group_ids:
+            app_group_ids: list[pulumi.Input[str]] = list(args.app_security_group_ids)
+        else:
+            created_app_group = aws.ec2.SecurityGroup(
+                f"{name}-app-security-group",
+                vpc_id=vpc_id,
+                description=f"{args.prefix} application tier (Lambda, ECS): may reach the RDS Proxy only",
+                tags=tags(f"{args.prefix}-app"),
+                opts=child,
+            )
+            app_group_ids = [created_app_group.id]
+
+        proxy_security_group = aws.ec2.SecurityGroup(
+            f"{name}-proxy-security-group",
+            vpc_id=vpc_id,
+            description=f"{args.prefix} RDS Proxy: from the app tier, to the database",
+            tags=tags(f"{args.prefix}-proxy"),
+            opts=child,
+        )
+        database_security_group = aws.ec2.SecurityGroup(
+            f"{name}-database-security-group",
+            vpc_id=vpc_id,
+            description=f"{args.prefix} RDS for PostgreSQL: from the RDS Proxy only",
+            tags=tags(f"{args.prefix}-database"),
+            opts=child,
+        )
+
+        for index, app_group_id in enumerate(app_group_ids):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-proxy-ingress-from-app-{index + 1}",
+                security_group_id=proxy_security_group.id,
+                referenced_security_group_id=app_group_id,
+                ip_protocol="tcp",
+                from_port=args.port,
+                to_port=args.port,
+                description="PostgreSQL from the application tier",
+                tags=tags(f"{args.prefix}-proxy-from-app"),
+                opts=child,
+            )
+        if created_app_group is not None:
+            # Existing app groups keep the egress their owners gave them; a group created here
+            # gets exactly one egress rule: to the proxy.
+            aws.vpc.SecurityGroupEgressRule(
+                f"{name}-app-egress-to-proxy",
+                security_group_id=created_app_group.id,
+                referenced_security_group_id=proxy_security_group.id,
+                ip_protocol="tcp",
+                from_port=args.port,
+                to_port=args.port,
+                description="PostgreSQL to the RDS Proxy",
+                tags=tags(f"{args.prefix}-app-to-proxy"),
+                opts=child,
+            )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-proxy-egress-to-database",
+            security_group_id=proxy_security_group.id,
+            referenced_security_group_id=database_security_group.id,
+            ip_protocol="tcp",
+            from_port=args.port,
+            to_port=args.port,
+            description="PostgreSQL to the database",
+            tags=tags(f"{args.prefix}-proxy-to-database"),
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-database-ingress-from-proxy",
+            security_group_id=database_security_group.id,
+            referenced_security_group_id=proxy_security_group.id,
+            ip_protocol="tcp",
+            from_port=args.port,
+            to_port=args.port,
+            description="PostgreSQL from the RDS Proxy only",
+            tags=tags(f"{args.prefix}-database-from-proxy"),
+            opts=child,
+        )
+
+        self.vpc_id = vpc_id
+        self.subnet_ids = subnet_ids
+        self.app_security_group_ids = pulumi.Output.all(*app_group_ids)
+        self.proxy_security_group_id = proxy_security_group.id
+        self.database_security_group_id = database_security_group.id
+        self.register_outputs(
+            {
+                "vpcId": self.vpc_id,
+                "subnetIds": self.subnet_ids,
+                "appSecurityGroupIds": self.app_security_group_ids,
+                "proxySecurityGroupId": self.proxy_security_group_id,
+                "databaseSecurityGroupId": self.database_security_group_id,
+            }
+        )
