@@ -1,0 +1,387 @@
+"""Network: the database is reachable only through RDS Proxy, never from a CIDR, never publicly.
+
+Ingress to a security group is written in three ways, and all three are read here:
+
+* inline ``ingress`` blocks of ``aws.ec2.SecurityGroup``;
+* ``aws.vpc.SecurityGroupIngressRule`` (one rule per resource);
+* the legacy ``aws.ec2.SecurityGroupRule`` with ``type = "ingress"``.
+
+Which security groups belong to a database and which to a proxy is decided from
+property dependencies (``vpcSecurityGroupIds`` of instances, clusters, proxies and
+proxy endpoints), so it works during a preview when every ``sg-...`` id is unknown.
+Known ids (literals, or outputs after create) are matched too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+from pulumi_policy import PolicyConfigSchema, ReportViolation, Severity
+
+from .common import (
+    CLUSTER,
+    INSTANCE,
+    PROXY,
+    PROXY_ENDPOINT,
+    SECURITY_GROUP,
+    SG_INGRESS_RULE,
+    SG_RULE,
+    Config,
+    Props,
+    Res,
+    StackIndex,
+    as_bool,
+    as_list,
+    as_number,
+    engine_of,
+    is_unknown,
+    label,
+    resource_policy,
+    stack_policy,
+)
+
+_DEFAULT_PORTS = {"postgres": 5432, "aurora-postgresql": 5432, "mysql": 3306, "mariadb": 3306, "aurora-mysql": 3306}
+
+
+@dataclass
+class Ingress:
+    """One ingress permission into ``target`` (a security group resource of the stack)."""
+
+    target: Res
+    #: The resource that declares it (the group itself for inline rules).
+    declared_by: Res
+    protocol: Any
+    from_port: Any
+    to_port: Any
+    #: Source security groups of the stack (by URN).
+    source_groups: list[Res]
+    #: Source security group ids that match no group of the stack.
+    external_groups: list[str]
+    cidrs: list[str]
+    prefix_lists: list[str]
+    #: True when a source could not be determined (unknown value with no dependency).
+    undetermined: bool = False
+
+    def covers_port(self, port: int) -> bool:
+        proto = str(self.protocol).lower() if isinstance(self.protocol, str) else None
+        if proto in ("-1", "all"):
+            return True
+        low, high = as_number(self.from_port), as_number(self.to_port)
+        if low is None or high is None:
+            # Unknown or unset ports: assume the worst rather than miss an open database.
+            return True
+        if low == -1 and high == -1:
+            return True
+        return low <= port <= high
+
+
+@dataclass
+class NetworkView:
+    db_groups: dict[str, list[Res]]  # SG urn -> databases using it
+    proxy_groups: dict[str, list[Res]]  # SG urn -> proxies / proxy endpoints using it
+    ingress: list[Ingress]
+
+
+def _group_ids(index: StackIndex) -> dict[str, Res]:
+    """Known ``sg-...`` ids of the stack's groups (literal or known outputs)."""
+    out = {}
+    for sg in index.of_type(SECURITY_GROUP):
+        sg_id = sg.props.get("id")
+        if isinstance(sg_id, str) and sg_id:
+            out[sg_id] = sg
+    return out
+
+
+def _attached(index: StackIndex, types: tuple[str, ...], ids: dict[str, Res]) -> dict[str, list[Res]]:
+    groups: dict[str, list[Res]] = {}
+    for type_ in types:
+        for res in index.of_type(type_):
+            found = {sg.urn: sg for sg in index.referenced(res, "vpcSecurityGroupIds", SECURITY_GROUP)}
+            for value in as_list(res.props.get("vpcSecurityGroupIds")):
+                if isinstance(value, str) and value in ids:
+                    found[ids[value].urn] = ids[value]
+            for urn in found:
+                groups.setdefault(urn, []).append(res)
+    return groups
+
+
+def _sources(
+    index: StackIndex, owner: Res, prop: str, values: list[Any], ids: dict[str, Res]
+) -> tuple[list[Res], list[str], bool]:
+    """Resolve source security-group references: (groups of the stack, external ids, undetermined)."""
+    groups = {sg.urn: sg for sg in index.referenced(owner, prop, SECURITY_GROUP)}
+    external: list[str] = []
+    undetermined = False
+    unknown_values = 0
+    for value in values:
+        if is_unknown(value):
+            unknown_values += 1
+        elif isinstance(value, str) and value:
+            if value in ids:
+                groups[ids[value].urn] = ids[value]
+            elif value.startswith("sg-") or "/" in value:
+                external.append(value)
+    if unknown_values and not index.referenced(owner, prop, SECURITY_GROUP):
+        undetermined = True
+    return list(groups.values()), external, undetermined
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in as_list(value) if isinstance(v, str) and v]
+
+
+def network_view(index: StackIndex) -> NetworkView:
+    ids = _group_ids(index)
+    db_groups = _attached(index, (INSTANCE, CLUSTER), ids)
+    proxy_groups = _attached(index, (PROXY, PROXY_ENDPOINT), ids)
+    ingress: list[Ingress] = []
+
+    # 1. Inline ingress blocks.  Property dependencies are per property (``ingress``), not per block,
+    #    so the groups referenced anywhere in ``ingress`` are attributed to every block that names
+    #    a group it cannot resolve by value.
+    for sg in index.of_type(SECURITY_GROUP):
+        blocks = sg.props.get("ingress")
+        if not isinstance(blocks, list):
+            continue
+        for block in blocks:
+            if not isinstance(block, dict):
+                continue
+            refs = as_list(block.get("securityGroups"))
+            groups, external, undetermined = _sources(index, sg, "ingress", refs, ids) if refs else ([], [], False)
+            if as_bool(block.get("self")):
+                groups.append(sg)
+            ingress.append(
+                Ingress(
+                    target=sg,
+                    declared_by=sg,
+                    protocol=block.get("protocol"),
+                    from_port=block.get("fromPort"),
+                    to_port=block.get("toPort"),
+                    source_groups=groups,
+                    external_groups=external,
+                    cidrs=_strings(block.get("cidrBlocks")) + _strings(block.get("ipv6CidrBlocks")),
+                    prefix_lists=_strings(block.get("prefixListIds")),
+                    undetermined=undetermined,
+                )
+            )
+
+    # 2. aws.vpc.SecurityGroupIngressRule
+    for rule in index.of_type(SG_INGRESS_RULE):
+        target = index.resolve(rule, "securityGroupId", SECURITY_GROUP, rule.props.get("securityGroupId"), ("id",))
+        if target is None:
+            continue
+        ref = rule.props.get("referencedSecurityGroupId")
+        groups, external, undetermined = (
+            _sources(index, rule, "referencedSecurityGroupId", [ref], ids) if ref is not None else ([], [], False)
+        )
+        cidrs = [c for c in (rule.props.get("cidrIpv4"), rule.props.get("cidrIpv6")) if isinstance(c, str) and c]
+        prefix = rule.props.get("prefixListId")
+        ingress.append(
+            Ingress(
+                target=target,
+                declared_by=rule,
+                protocol=rule.props.get("ipProtocol"),
+                from_port=rule.props.get("fromPort"),
+                to_port=rule.props.get("toPort"),
+                source_groups=groups,
+                external_groups=external,
+                cidrs=cidrs,
+                prefix_lists=[prefix] if isinstance(prefix, str) and prefix else [],
+                undetermined=undetermined,
+            )
+        )
+
+    # 3. aws.ec2.SecurityGroupRule (type "ingress")
+    for rule in index.of_type(SG_RULE):
+        if rule.props.get("type") != "ingress":
+            continue
+        target = index.resolve(rule, "securityGroupId", SECURITY_GROUP, rule.props.get("securityGroupId"), ("id",))
+        if target is None:
+            continue
+        ref = rule.props.get("sourceSecurityGroupId")
+        groups, external, undetermined = (
+            _sources(index, rule, "sourceSecurityGroupId", [ref], ids) if ref is not None else ([], [], False)
+        )
+        if as_bool(rule.props.get("self")):
+            groups.append(target)
+        ingress.append(
+            Ingress(
+                target=target,
+                declared_by=rule,
+                protocol=rule.props.get("protocol"),
+                from_port=rule.props.get("fromPort"),
+                to_port=rule.props.get("toPort"),
+                source_groups=groups,
+                external_groups=external,
+                cidrs=_strings(rule.props.get("cidrBlocks")) + _strings(rule.props.get("ipv6CidrBlocks")),
+                prefix_lists=_strings(rule.props.get("prefixListIds")),
+                undetermined=undetermined,
+            )
+        )
+    return NetworkView(db_groups, proxy_groups, ingress)
+
+
+def _db_names(dbs: list[Res]) -> str:
+    return ", ".join(label(d.type, d.name) for d in dbs)
+
+
+def _db_ports(dbs: list[Res]) -> list[int]:
+    ports = []
+    for db in dbs:
+        port = as_number(db.props.get("port"))
+        if port is not None:
+            ports.append(int(port))
+        else:
+            ports.append(_DEFAULT_PORTS.get(engine_of(db.props) or "", 5432))
+    return sorted(set(ports))
+
+
+# --- rds-ingress-only-from-proxy -------------------------------------------------------------------
+
+
+def _check_ingress_from_proxy(index: StackIndex, config: Config, report: ReportViolation) -> None:
+    view = network_view(index)
+    allowed_ids = set(config.get("allowedSourceSecurityGroupIds") or [])
+    seen: set[tuple[str, str]] = set()
+    for rule in view.ingress:
+        dbs = view.db_groups.get(rule.target.urn)
+        if not dbs:
+            continue
+        where = (
+            f"inline ingress of {rule.target.label}"
+            if rule.declared_by is rule.target
+            else f"{rule.declared_by.label} (into {rule.target.label})"
+        )
+        for source in rule.source_groups:
+            if source.urn in view.proxy_groups or (rule.declared_by.urn, source.urn) in seen:
+                continue
+            seen.add((rule.declared_by.urn, source.urn))
+            report(
+                f"{where} lets {source.label}, which is attached to no RDS Proxy, reach the database security group "
+                f"of {_db_names(dbs)}. Clients that bypass the proxy open their own connections, exhaust "
+                "max_connections and see the full failover time; allow ingress to the database only from the "
+                "proxy's security group and let applications connect to the proxy endpoint.",
+                rule.declared_by.urn,
+            )
+        for sg_id in rule.external_groups:
+            if sg_id in allowed_ids or (rule.declared_by.urn, sg_id) in seen:
+                continue
+            seen.add((rule.declared_by.urn, sg_id))
+            report(
+                f"{where} lets security group {sg_id} (not attached to any RDS Proxy of this stack) reach the "
+                f"database security group of {_db_names(dbs)}. Direct clients bypass pooling and failover handling; "
+                "allow only the proxy's security group, or list the id in allowedSourceSecurityGroupIds if it "
+                "belongs to a proxy managed elsewhere.",
+                rule.declared_by.urn,
+            )
+
+
+# --- rds-no-cidr-ingress ----------------------------------------------------------------------------
+
+
+def _cidr_allowed(cidr: str, allowed: list[str]) -> bool:
+    try:
+        net = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return False
+    for entry in allowed:
+        try:
+            allowed_net = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            continue
+        if net.version == allowed_net.version and net.subnet_of(allowed_net):  # type: ignore[arg-type]
+            return True
+    return False
+
+
+def _check_cidr_ingress(index: StackIndex, config: Config, report: ReportViolation) -> None:
+    view = network_view(index)
+    allowed = list(config.get("allowedCidrs") or [])
+    for rule in view.ingress:
+        dbs = view.db_groups.get(rule.target.urn)
+        if not dbs:
+            continue
+        ports = [p for p in _db_ports(dbs) if rule.covers_port(p)]
+        if not ports:
+            continue
+        where = (
+            f"inline ingress of {rule.target.label}"
+            if rule.declared_by is rule.target
+            else f"{rule.declared_by.label} (into {rule.target.label})"
+        )
+        bad = [c for c in rule.cidrs if not _cidr_allowed(c, allowed)] + rule.prefix_lists
+        if not bad:
+            continue
+        world = any(c in ("0.0.0.0/0", "::/0") for c in bad)
+        report(
+            f"{where} opens database port {', '.join(map(str, ports))} of {_db_names(dbs)} to "
+            f"{', '.join(bad)}{' (the whole internet)' if world else ''}. Address-based access lets every host in "
+            "the range connect directly, bypassing RDS Proxy and its IAM/TLS enforcement; replace it with ingress "
+            "from the proxy's security group.",
+            rule.declared_by.urn,
+        )
+
+
+# --- rds-not-publicly-accessible -------------------------------------------------------------------------
+
+
+def _check_public(type_: str, name: str, props: Props, config: Config, report: ReportViolation) -> None:
+    if as_bool(props.get("publiclyAccessible")):
+        report(
+            f"{label(type_, name)} has publiclyAccessible = true. The instance gets a public DNS name and IP, one "
+            "security-group mistake away from the internet; set publiclyAccessible to false and reach it through "
+            "RDS Proxy inside the VPC.",
+            None,
+        )
+
+
+POLICIES = [
+    stack_policy(
+        "rds-ingress-only-from-proxy",
+        "Security groups of RDS databases accept ingress only from security groups attached to an RDS Proxy "
+        "(inline ingress, aws.vpc.SecurityGroupIngressRule and aws.ec2.SecurityGroupRule alike).",
+        (INSTANCE, CLUSTER),
+        _check_ingress_from_proxy,
+        severity=Severity.HIGH,
+        schema=PolicyConfigSchema(
+            properties={
+                "allowedSourceSecurityGroupIds": {
+                    "type": "array",
+                    "items": {"type": "string", "pattern": "^sg-[0-9a-f]{8,17}$"},
+                    "default": [],
+                    "description": "Security group ids outside the stack that may reach databases "
+                    "(for example a proxy managed by another stack).",
+                },
+            }
+        ),
+        remediation="Allow database ingress only from the proxy's security group; point applications at the proxy.",
+    ),
+    stack_policy(
+        "rds-no-cidr-ingress",
+        "Security groups of RDS databases do not open the database port to CIDR ranges or prefix lists.",
+        (INSTANCE, CLUSTER),
+        _check_cidr_ingress,
+        severity=Severity.CRITICAL,
+        schema=PolicyConfigSchema(
+            properties={
+                "allowedCidrs": {
+                    "type": "array",
+                    "items": {"type": "string", "pattern": "^[0-9a-fA-F:.]+/[0-9]{1,3}$"},
+                    "default": [],
+                    "description": "CIDR ranges that may reach the database port directly (none by default).",
+                },
+            }
+        ),
+        remediation="Replace CIDR ingress with ingress from the RDS Proxy security group.",
+    ),
+    resource_policy(
+        "rds-not-publicly-accessible",
+        "RDS instances are not publicly accessible.",
+        (INSTANCE,),
+        _check_public,
+        severity=Severity.CRITICAL,
+        remediation="Set publiclyAccessible = false.",
+    ),
+]
