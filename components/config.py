@@ -558,7 +558,7 @@ def _workload(r: _Reader) -> sizing.Workload:
 def _proxy(r: _Reader) -> ProxyConfig:
     max_pct = r.integer("maxConnectionsPercent", 90, low=1, high=100, unit=" percent of max_connections")
     idle_pct = r.integer("maxIdleConnectionsPercent", 50, low=0, high=100, unit=" percent of max_connections")
-    if idle_pct > max_pct:
+    if 1 <= max_pct <= 100 and idle_pct > max_pct:
         r.bad("maxIdleConnectionsPercent", idle_pct, f"expected at most maxConnectionsPercent ({max_pct})")
     borrow = r.integer("connectionBorrowTimeout", 120, low=1, high=300, unit=" seconds (the RDS Proxy maximum is 300)")
     idle_client = r.integer("idleClientTimeout", 1800, low=1, high=28800, unit=" seconds (up to 8 hours)")

@@ -288,6 +288,10 @@ def run_program(
         )
         loop.run_until_complete(run_in_stack(body))
     finally:
+        # Mock invokes run in the loop's default executor, and each worker thread gets an event
+        # loop of its own; join the workers now so those loops are freed while the interpreter is
+        # healthy, not at exit (where their __del__ fails with "Invalid file descriptor: -1").
+        loop.run_until_complete(loop.shutdown_default_executor())
         asyncio.set_event_loop(None)
         loop.close()
         os.chdir(old_cwd)
