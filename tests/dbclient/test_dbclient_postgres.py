@@ -37,6 +37,12 @@ def recorder(into: Retries) -> Callable[[int, BaseException, ErrorClass, float],
     return on_retry
 
 
+def scalar(conn: psycopg.Connection[Any], query: str) -> Any:
+    row = conn.execute(query).fetchone()  # type: ignore[call-overload]
+    assert row is not None
+    return row[0]
+
+
 def count(su: psycopg.Connection[Any], table: str) -> int:
     row = su.execute(f"SELECT count(*) FROM {table}").fetchone()
     assert row is not None
@@ -264,7 +270,7 @@ def test_hung_server_fails_within_the_deadline(pg_fresh: PgCluster, make_setting
     finally:
         pg_fresh.resume()
     # once the server answers again, the same source recovers
-    assert run_transaction(lambda c: c.execute("SELECT 42").fetchone()[0], connection_source=source, deadline_s=10) == 42
+    assert run_transaction(lambda c: scalar(c, "SELECT 42"), connection_source=source, deadline_s=10) == 42
     source.close()
 
 
@@ -300,10 +306,10 @@ def test_reads_fall_back_from_a_dead_reader_to_the_writer(pg: PgCluster, make_se
 
     dead_reader = make_settings(pg, port=free_port(), target_session_attrs="any")
     writer = SingleConnection(lambda: connect(make_settings(pg)))
-    value = run_read(lambda c: c.execute("SELECT 7").fetchone()[0], readers=[lambda: connect(dead_reader)], writer=writer)
+    value = run_read(lambda c: scalar(c, "SELECT 7"), readers=[lambda: connect(dead_reader)], writer=writer)
     assert value == 7
     live_reader = SingleConnection(lambda: connect(make_settings(pg, target_session_attrs="any")))
-    assert run_read(lambda c: c.execute("SELECT 8").fetchone()[0], readers=[live_reader], writer=writer) == 8
+    assert run_read(lambda c: scalar(c, "SELECT 8"), readers=[live_reader], writer=writer) == 8
     assert writer.opened == 1 and live_reader.opened == 1
     with pytest.raises(pg_errors.UndefinedTable):  # a bug in the query is not retried anywhere
         run_read(lambda c: c.execute("SELECT * FROM no_such_table").fetchone(), readers=[live_reader], writer=writer)

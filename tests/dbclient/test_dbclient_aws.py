@@ -1,0 +1,98 @@
+"""Credentials against moto's AWS (mock_aws), and secret rotation against real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import psycopg
+import pytest
+from moto import mock_aws
+
+from bench.pgcluster import PgCluster
+from dbclient.connect import LoginRejected, connect
+from dbclient.credentials import IamTokenProvider, SecretsManagerProvider
+from dbclient.retry import run_transaction
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        yield
+
+
+class CountingClient:
+    """Wraps a boto3 client and counts GetSecretValue calls."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.get_calls = 0
+
+    def get_secret_value(self, **kwargs: Any) -> Any:
+        self.get_calls += 1
+        return self.client.get_secret_value(**kwargs)
+
+
+def test_iam_token_generation(aws: None) -> None:
+    provider = IamTokenProvider("proxy-abc.proxy-xyz.us-east-1.rds.amazonaws.com", 5432, "app", REGION)
+    token = provider()
+    host, _, query = token.partition("/?")
+    assert host == "proxy-abc.proxy-xyz.us-east-1.rds.amazonaws.com:5432"
+    params = urllib.parse.parse_qs(query)
+    assert params["Action"] == ["connect"] and params["DBUser"] == ["app"]
+    assert params["X-Amz-Expires"] == ["900"]  # 15 minutes
+    assert params["X-Amz-Credential"][0].split("/")[2:4] == [REGION, "rds-db"]
+    assert provider() == token and provider.generated == 1  # cached
+    assert token not in repr(provider)
+
+
+def test_secrets_manager_read_and_cache(aws: None) -> None:
+    sm = boto3.client("secretsmanager", region_name=REGION)
+    arn = sm.create_secret(Name="db/app", SecretString=json.dumps({"username": "app", "password": "pw-one"}))["ARN"]
+    client = CountingClient(sm)
+    provider = SecretsManagerProvider(arn, client=client)
+    assert provider() == "pw-one" and provider() == "pw-one"
+    assert provider.username == "app"
+    assert client.get_calls == 1
+    assert "pw-one" not in repr(provider)
+
+
+def test_rotation_old_password_fails_new_one_fetched_once(aws: None, pg: PgCluster, make_settings: Any,
+                                                          su: psycopg.Connection[Any]) -> None:
+    su.execute("DROP ROLE IF EXISTS rotating")
+    su.execute("CREATE ROLE rotating LOGIN PASSWORD 'before-rotation'")
+    try:
+        sm = boto3.client("secretsmanager", region_name=REGION)
+        arn = sm.create_secret(Name="db/rotating", SecretString=json.dumps({"username": "rotating",
+                                                                          "password": "before-rotation"}))["ARN"]
+        client = CountingClient(sm)
+        provider = SecretsManagerProvider(arn, client=client, min_refresh_interval_s=0)
+        settings = make_settings(pg, user="rotating", password=provider)
+        assert run_transaction(lambda c: c.execute("SELECT current_user").fetchone(), connection_source=lambda: connect(settings),
+                               credentials=provider) == ("rotating",)
+        assert client.get_calls == 1
+
+        # Rotation: the database and the secret change; the provider still caches the old password.
+        su.execute("ALTER ROLE rotating PASSWORD 'after-rotation'")
+        sm.put_secret_value(SecretId=arn, SecretString=json.dumps({"username": "rotating", "password": "after-rotation"}))
+        with pytest.raises(LoginRejected):
+            connect(settings)  # the old password fails
+        assert client.get_calls == 1
+
+        result = run_transaction(lambda c: c.execute("SELECT current_user").fetchone(),
+                                 connection_source=lambda: connect(settings), credentials=provider)
+        assert result == ("rotating",)
+        assert client.get_calls == 2  # the new one was fetched exactly once
+        assert provider() == "after-rotation"
+    finally:
+        su.execute("DROP ROLE IF EXISTS rotating")
