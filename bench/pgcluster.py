@@ -39,15 +39,17 @@ class PgClusterError(RuntimeError):
     pass
 
 
-def _as_postgres(cmd: Sequence[str]) -> list[str]:
-    """Prefix *cmd* so that it runs as the postgres user when we are root."""
+def _as_postgres(cmd: Sequence[str], netns: str | None = None) -> list[str]:
+    """Prefix *cmd* so that it runs as the postgres user when we are root (inside network namespace *netns*)."""
+    prefix = ["ip", "netns", "exec", netns] if netns else []
     if os.geteuid() == 0:
-        return ["runuser", "-u", PG_USER, "--", *cmd]
-    return list(cmd)
+        return [*prefix, "runuser", "-u", PG_USER, "--", *cmd]
+    return [*prefix, *cmd]
 
 
-def run_as_postgres(cmd: Sequence[str], *, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(_as_postgres(cmd), capture_output=True, text=True, timeout=timeout)
+def run_as_postgres(cmd: Sequence[str], *, timeout: float = 60, check: bool = True,
+                    netns: str | None = None) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(_as_postgres(cmd, netns), capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise PgClusterError(f"{' '.join(cmd)} failed ({result.returncode}): {result.stderr.strip() or result.stdout.strip()}")
     return result
@@ -76,8 +78,10 @@ def binaries_available() -> bool:
 class PgCluster:
     """One PostgreSQL data directory and the server running on it."""
 
-    def __init__(self, workdir: Path, name: str, port: int, host: str = "127.0.0.1") -> None:
+    def __init__(self, workdir: Path, name: str, port: int, host: str = "127.0.0.1", netns: str | None = None) -> None:
         self.workdir = workdir
+        #: Network namespace the server runs in (None: the caller's); see bench/netns.py.
+        self.netns = netns
         self.name = name
         self.port = port
         self.host = host
@@ -100,18 +104,23 @@ class PgCluster:
         hba_extra: Sequence[str] = (),
         ssl: bool = False,
         start: bool = True,
+        netns: str | None = None,
     ) -> PgCluster:
         """initdb a new cluster (as the postgres user), configure it, and start it.
 
         Every cluster has a superuser ``postgres`` (trust over the socket and
         loopback) and a login role ``app`` / :data:`APP_PASSWORD` (SCRAM over TCP)
         owning database ``app``.
+
+        With *netns*, the server runs inside that network namespace (it must
+        exist, with *listen_addresses* configured in it); the Unix socket under
+        the workdir still reaches it from any namespace.
         """
         if not binaries_available():
             raise PgClusterError(f"PostgreSQL 15 binaries not found in {PG_BIN} (run `make setup`)")
         owns = workdir is None
         workdir = workdir or make_workdir()
-        cluster = cls(workdir, name, port or free_port(), host=listen_addresses[0])
+        cluster = cls(workdir, name, port or free_port(), host=listen_addresses[0], netns=netns)
         cluster._owns_workdir = owns
         cluster.socket_dir.mkdir(exist_ok=True)
         if os.geteuid() == 0:
@@ -183,6 +192,7 @@ class PgCluster:
             [str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", str(int(timeout)),
              "start"],
             timeout=timeout + 10,
+            netns=self.netns,
         )
 
     def stop(self, mode: str = "fast", timeout: float = 30) -> None:
@@ -193,6 +203,7 @@ class PgCluster:
             [str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "-t", str(int(timeout)), "stop"],
             timeout=timeout + 10,
             check=False,
+            netns=self.netns,
         )
 
     def restart(self, mode: str = "fast") -> None:
@@ -270,22 +281,37 @@ class PgCluster:
     # --- replication --------------------------------------------------------------------------------
 
     def create_standby(self, name: str = "standby", port: int | None = None, *, synchronous: bool = True,
-                       start: bool = True) -> PgCluster:
+                       start: bool = True, netns: str | None = None, listen_addresses: Sequence[str] | None = None,
+                       primary_host: str = "127.0.0.1") -> PgCluster:
         """A streaming standby of this cluster (``pg_basebackup -R``), in the same workdir.
 
         With *synchronous*, the primary waits for the standby to flush every commit
         (``synchronous_standby_names``), so an acknowledged commit is on both, as in
-        Multi-AZ.
+        Multi-AZ.  With *netns*, the standby runs in that network namespace,
+        listens on *listen_addresses* and streams from the primary at
+        *primary_host* (which must reach it from there, with a ``host replication``
+        trust line in the primary's pg_hba.conf).
         """
-        standby = PgCluster(self.workdir, name, port or free_port(), host=self.host)
+        host = listen_addresses[0] if listen_addresses else self.host
+        standby = PgCluster(self.workdir, name, port or free_port(), host=host, netns=netns)
         run_as_postgres(
-            [str(PG_BIN / "pg_basebackup"), "-D", str(standby.datadir), "-h", "127.0.0.1", "-p", str(self.port),
+            [str(PG_BIN / "pg_basebackup"), "-D", str(standby.datadir), "-h", primary_host, "-p", str(self.port),
              "-U", PG_USER, "-R", "-X", "stream", "--checkpoint=fast", "--no-sync",
              "-d", f"application_name={name}"],
             timeout=120,
+            netns=netns,
         )
-        standby.write_settings({"port": str(standby.port), "primary_conninfo":
-                                f"host=127.0.0.1 port={self.port} user={PG_USER} application_name={name}"})
+        extra = {"listen_addresses": ",".join(listen_addresses)} if listen_addresses else {}
+        if standby.port == self.port:
+            # Same port in another network namespace: the Unix socket needs its own directory.
+            standby.socket_dir = self.workdir / f"sockets-{name}"
+            standby.socket_dir.mkdir(exist_ok=True)
+            if os.geteuid() == 0:
+                entry = pwd.getpwnam(PG_USER)
+                os.chown(standby.socket_dir, entry.pw_uid, entry.pw_gid)
+            extra["unix_socket_directories"] = str(standby.socket_dir)
+        standby.write_settings({"port": str(standby.port), **extra, "primary_conninfo":
+                                f"host={primary_host} port={self.port} user={PG_USER} application_name={name}"})
         if start:
             standby.start()
         if synchronous:
@@ -306,7 +332,7 @@ class PgCluster:
 
     def promote(self, timeout: float = 30) -> None:
         run_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-w", "-t", str(int(timeout)), "promote"],
-                        timeout=timeout + 10)
+                        timeout=timeout + 10, netns=self.netns)
 
     # --- access ---------------------------------------------------------------------------------------
 
@@ -339,3 +365,145 @@ def cluster(**kwargs: object) -> Iterator[PgCluster]:
         yield pg
     finally:
         pg.destroy()
+
+
+# --- pgbouncer: the local stand-in for RDS Proxy -------------------------------------------------------
+
+PGBOUNCER_ADMIN_USER = "pgb_admin"
+PGBOUNCER_ADMIN_PASSWORD = "pgb-admin-password-for-local-tests"  # noqa: S105 (local throwaway pooler)
+
+
+def pgbouncer_binary() -> str | None:
+    return shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None)
+
+
+class Pgbouncer:
+    """A pgbouncer (run as the postgres user) in front of one PostgreSQL server, on loopback.
+
+    ``pool_mode = transaction`` by default, as RDS Proxy multiplexes.  :meth:`repoint`
+    rewrites the backend in the config and RELOADs + RECONNECTs through the admin
+    console: new server connections go to the new host, as RDS Proxy re-targets
+    after a failover while its client connections stay open.
+    """
+
+    def __init__(self, workdir: Path, *, backend_host: str, backend_port: int, port: int | None = None,
+                 dbname: str = APP_USER, settings: Mapping[str, str] | None = None) -> None:
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.backend_host = backend_host
+        self.backend_port = backend_port
+        self.dbname = dbname
+        self.settings = dict(settings or {})
+        self.dir = workdir / f"pgbouncer-{self.port}"
+        self.ini = self.dir / "pgbouncer.ini"
+        self.pidfile = self.dir / "pgbouncer.pid"
+        self.logfile = self.dir / "pgbouncer.log"
+
+    @classmethod
+    def start_new(cls, workdir: Path, **kwargs: object) -> Pgbouncer:
+        bouncer = cls(workdir, **kwargs)  # type: ignore[arg-type]
+        bouncer.start()
+        return bouncer
+
+    def _write_config(self) -> None:
+        conf = {
+            "listen_addr": "127.0.0.1",
+            "listen_port": str(self.port),
+            "unix_socket_dir": "",
+            "auth_type": "scram-sha-256",
+            "auth_file": str(self.dir / "userlist.txt"),
+            "admin_users": PGBOUNCER_ADMIN_USER,
+            "pool_mode": "transaction",
+            "pidfile": str(self.pidfile),
+            "logfile": str(self.logfile),
+            "log_connections": "0",
+            "log_disconnections": "0",
+            "ignore_startup_parameters": "extra_float_digits,options,statement_timeout",
+            **self.settings,
+        }
+        db = f"{self.dbname} = host={self.backend_host} port={self.backend_port} dbname={self.dbname}"
+        text = "[databases]\n" + db + "\n\n[pgbouncer]\n" + "".join(f"{k} = {v}\n" for k, v in conf.items())
+        tmp = self.ini.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(self.ini)
+
+    def start(self, timeout: float = 15) -> None:
+        binary = pgbouncer_binary()
+        if binary is None:
+            raise PgClusterError("pgbouncer not found (run `make system-deps`)")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "userlist.txt").write_text(
+            f'"{APP_USER}" "{APP_PASSWORD}"\n"{PGBOUNCER_ADMIN_USER}" "{PGBOUNCER_ADMIN_PASSWORD}"\n'
+        )
+        self._write_config()
+        if os.geteuid() == 0:
+            entry = pwd.getpwnam(PG_USER)
+            for path in (self.dir, *self.dir.iterdir()):
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+        run_as_postgres([binary, "-d", "-q", str(self.ini)], timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return
+            time.sleep(0.05)
+        raise PgClusterError(f"pgbouncer did not start listening on {self.port}: {self.log()[-2000:]}")
+
+    def admin(self, command: str) -> list[tuple[object, ...]]:
+        """Run an admin-console command (simple query protocol, hence psycopg2)."""
+        import psycopg2  # the admin console speaks only the simple query protocol
+
+        conn = psycopg2.connect(host="127.0.0.1", port=self.port, dbname="pgbouncer", user=PGBOUNCER_ADMIN_USER,
+                                password=PGBOUNCER_ADMIN_PASSWORD, connect_timeout=5)
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(command)
+                return list(cur.fetchall()) if cur.description else []
+        finally:
+            conn.close()
+
+    def repoint(self, host: str, port: int) -> None:
+        """Send new server connections to *host*:*port*; close the old ones as they are released."""
+        self.backend_host, self.backend_port = host, port
+        self._write_config()
+        self.admin("RELOAD")
+        self.admin("RECONNECT")
+
+    def pid(self) -> int | None:
+        try:
+            return int(self.pidfile.read_text().split()[0])
+        except (FileNotFoundError, IndexError, ValueError):
+            return None
+
+    def stop(self, timeout: float = 10) -> None:
+        pid = self.pid()
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.pidfile.unlink(missing_ok=True)
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log(self) -> str:
+        try:
+            return self.logfile.read_text()
+        except FileNotFoundError:
+            return ""
+
+    def conninfo(self, **extra: object) -> str:
+        parts = {"host": "127.0.0.1", "port": self.port, "dbname": self.dbname, "user": APP_USER,
+                 "password": APP_PASSWORD, **extra}
+        return " ".join(f"{k}={v}" for k, v in parts.items())
