@@ -57,5 +57,5 @@ def test_secret_values_are_marked_secret_on_the_wire(run: ProgramRun) -> None:
         for key in ("password", "secretString"):
             if key in resource.inputs:
                 assert isinstance(resource.inputs[key], Secret), f"{resource.name}.{key}"
-                assert "[secret]" == repr(resource.inputs[key])
+                assert repr(resource.inputs[key]) == "[secret]"
     assert any(isinstance(leaf, Secret) for r in run.resources for leaf in walk(r.inputs))
