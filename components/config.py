@@ -687,7 +687,12 @@ def _database_rules(database: DatabaseConfig, replicas: ReplicaConfig, problems:
                 f"({rep_default}) is below the primary's ({default}) and a PostgreSQL standby will not start; "
                 "use a class with at least as much memory as the primary"
             )
-    if replicas.count and database.max_connections is not None and rep_cls in sizing.INSTANCE_MEMORY_GIB:
+    if (
+        replicas.count
+        and database.max_connections is not None
+        and rep_cls != cls  # same class: the primary's check above already says it
+        and rep_cls in sizing.INSTANCE_MEMORY_GIB
+    ):
         rep_check = sizing.memory_check(
             rep_cls, max_connections=database.max_connections, work_mem_kb=database.work_mem_kb or sizing.DEFAULT_WORK_MEM_KB
         )
