@@ -7,6 +7,7 @@ talk to it over the analyzer gRPC protocol.
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -24,6 +25,10 @@ from rules import all_policies  # noqa: E402
 PACK_NAME = "resilient-rds"
 
 if __name__ == "__main__":
+    # A stack analysis builds one object graph of every resource per stack policy; with the default
+    # collector thresholds the full collections over that growing heap make AnalyzeStack quadratic
+    # (6.8 s instead of 1.9 s for 1,600 resources).  The pack is a short-lived process: collect rarely.
+    gc.set_threshold(100_000, 50, 100)
     PolicyPack(
         name=PACK_NAME,
         description="RDS for PostgreSQL + RDS Proxy: connection exhaustion, slow failover, deploy-time failures, exposed data.",
