@@ -129,7 +129,10 @@ def test_replica_count_and_class_follow_config() -> None:
     run = run_changed(
         "prod", {f"{NS}:replicas.count": 3, f"{NS}:replicas.instanceClass": "db.r6g.xlarge"}, unknown_computed=False
     )
-    replicas = [r for r in run.by_type("aws:rds/instance:Instance") if r.name.startswith("replica-")]
+    # Registration order is asynchronous: sort by name.
+    replicas = sorted(
+        (r for r in run.by_type("aws:rds/instance:Instance") if r.name.startswith("replica-")), key=lambda r: r.name
+    )
     assert [r.inputs["identifier"] for r in replicas] == [f"orders-prod-db-replica-{n}" for n in (1, 2, 3)]
     assert {r.inputs["instanceClass"] for r in replicas} == {"db.r6g.xlarge"}
     endpoints = run.outputs["readerEndpoints"]

@@ -120,7 +120,8 @@ def test_dev_creates_a_private_vpc_in_two_zones(run: ProgramRun, stack: str) -> 
 
 def test_dev_subnets_land_in_distinct_zones_when_known() -> None:
     run = run_changed("dev", {}, unknown_computed=False)
-    zones = [s.inputs["availabilityZone"] for s in run.by_type("aws:ec2/subnet:Subnet")]
+    subnets = sorted(run.by_type("aws:ec2/subnet:Subnet"), key=lambda s: s.name)  # registration order is async
+    zones = [s.inputs["availabilityZone"] for s in subnets]
     assert zones == ["us-east-1a", "us-east-1b"]
 
 

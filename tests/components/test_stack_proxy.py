@@ -84,7 +84,9 @@ def test_target_is_the_primary_only_and_no_read_only_endpoint(run: ProgramRun) -
 
 
 def test_read_path_is_the_replica_endpoints(known_run: ProgramRun, stack: str) -> None:
-    replicas = [r for r in known_run.by_type("aws:rds/instance:Instance") if r.name.startswith("replica-")]
+    replicas = sorted(
+        (r for r in known_run.by_type("aws:rds/instance:Instance") if r.name.startswith("replica-")), key=lambda r: r.name
+    )
     assert known_run.outputs["readerEndpoints"] == [r.outputs["address"] for r in replicas]
     assert known_run.outputs["proxyEndpoint"] == named(known_run, "proxy-proxy").outputs["endpoint"]
     assert len(known_run.outputs["readerEndpoints"]) == {"dev": 0, "prod": 1}[stack]
