@@ -50,6 +50,8 @@ __all__ = [
     "OperationTimeout",
     "connect",
     "connect_deadline",
+    "login_rejected",
+    "scrub",
 ]
 
 #: A password, or a callable returning one (an IAM token or secret provider), or None (no password).
@@ -136,6 +138,10 @@ class ConnectionSettings:
     #: Client-side deadline, in seconds, for each operation (one network round trip:
     #: execute, fetch, commit, …).  None disables it (not recommended).
     operation_timeout: float | None = 20.0
+    #: psycopg prepares a query server-side after this many executions.  Off (None) by
+    #: default: a PREPAREd statement pins the client's session in RDS Proxy (no more
+    #: multiplexing) and does not survive the proxy switching backends.
+    prepare_threshold: int | None = None
 
     def __post_init__(self) -> None:
         if self.sslmode not in _SSLMODES:
@@ -322,8 +328,7 @@ def connect(settings: ConnectionSettings, **extra: Any) -> DeadlineConnection[An
     try:
         conn: DeadlineConnection[Any] = DeadlineConnection.connect(**kwargs)
     except psycopg.OperationalError as exc:
-        pgconn = exc.pgconn
-        rejected = bool(pgconn is not None and exc.sqlstate is None and _used_password(pgconn))
+        rejected = login_rejected(exc)
         _scrub(exc)
         if rejected:
             raise LoginRejected(f"login rejected by {settings.host}:{settings.port} for user {settings.user!r}: {exc}") from None
@@ -331,7 +336,19 @@ def connect(settings: ConnectionSettings, **extra: Any) -> DeadlineConnection[An
     finally:
         kwargs.pop("password", None)
     conn.operation_timeout = settings.operation_timeout
+    conn.prepare_threshold = settings.prepare_threshold
     return conn
+
+
+def login_rejected(exc: psycopg.OperationalError) -> bool:
+    """True if *exc*, raised while connecting, came after the password was sent (see :class:`LoginRejected`)."""
+    pgconn = exc.pgconn
+    return bool(pgconn is not None and exc.sqlstate is None and _used_password(pgconn))
+
+
+def scrub(exc: psycopg.Error) -> None:
+    """Drop psycopg's reference to the failed PGconn from *exc*: its repr shows the password."""
+    _scrub(exc)
 
 
 def _used_password(pgconn: Any) -> bool:

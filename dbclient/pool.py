@@ -22,12 +22,17 @@ Use it with :func:`dbclient.retry.run_transaction`::
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from components.sizing import Workload, ecs_pool_bounds
-from dbclient.connect import ConnectionSettings, DeadlineConnection
+from dbclient.connect import ConnectionSettings, DeadlineConnection, login_rejected, scrub
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["make_pool"]
 
@@ -66,13 +71,17 @@ def make_pool(
         raise ValueError(f"invalid pool bounds min={low}, max={high}")
 
     operation_timeout = settings.operation_timeout
+    prepare_threshold = settings.prepare_threshold
 
     def configure(conn: DeadlineConnection[Any]) -> None:
         conn.operation_timeout = operation_timeout
+        conn.prepare_threshold = prepare_threshold
+
+    refresh = getattr(settings.password, "refresh", None)
 
     pool: ConnectionPool[DeadlineConnection[Any]] = ConnectionPool(
         "",
-        connection_class=DeadlineConnection,
+        connection_class=_pool_connection_class(refresh if callable(refresh) else None),
         kwargs=settings.connect_kwargs,  # called for each new connection: fresh password
         min_size=low,
         max_size=high,
@@ -90,3 +99,29 @@ def make_pool(
     if open:
         pool.open(wait=wait, timeout=timeout)
     return pool
+
+
+def _pool_connection_class(refresh: Callable[[], object] | None) -> type[DeadlineConnection[Any]]:
+    """A :class:`DeadlineConnection` whose ``connect`` (called by the pool's workers) scrubs
+    the password from errors and, when the server rejects the login, refreshes the
+    credentials so that the pool's next attempt uses the rotated secret / a new token."""
+
+    class PoolConnection(DeadlineConnection[Any]):
+        @classmethod
+        def connect(cls, conninfo: str = "", **kwargs: Any) -> PoolConnection:  # type: ignore[override]
+            try:
+                return super().connect(conninfo, **kwargs)
+            except psycopg.OperationalError as exc:
+                rejected = login_rejected(exc)
+                scrub(exc)
+                if rejected and refresh is not None:
+                    logger.warning("login rejected; refreshing the credentials for the next attempt")
+                    try:
+                        refresh()
+                    except Exception as refresh_error:
+                        logger.error("credential refresh failed: %s", type(refresh_error).__name__)
+                raise exc.with_traceback(None) from None
+            finally:
+                kwargs.pop("password", None)
+
+    return PoolConnection

@@ -301,7 +301,7 @@ def _attempt(
                 claimed = conn.execute(_CLAIM_KEY, (key,)).fetchone()
                 if claimed is None:
                     row = conn.execute(_SELECT_KEY, (key,)).fetchone()
-                    raise _Replay(_decode(row[0] if row else None))
+                    raise _Replay(row[0] if row else None)
             result: Any = fn(conn)
             if key is not None:
                 result = json.loads(to_json(result))
@@ -324,10 +324,6 @@ def _attempt(
                 conn.autocommit = saved_autocommit
 
 
-def _decode(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value
-
-
 def _lookup_key(source: Source, key: str, deadline: float) -> tuple[bool, Any]:
     """(found, result) for *key*, read on a fresh connection in its own transaction."""
     with _borrow(source, deadline) as conn, _bounded(conn, deadline):
@@ -337,7 +333,8 @@ def _lookup_key(source: Source, key: str, deadline: float) -> tuple[bool, Any]:
         except BaseException:
             _discard(conn)
             raise
-    return (row is not None, _decode(row[0]) if row is not None else None)
+    # psycopg decodes jsonb to Python values itself.
+    return (row is not None, row[0] if row is not None else None)
 
 
 def run_transaction(

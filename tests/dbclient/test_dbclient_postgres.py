@@ -327,3 +327,62 @@ def test_login_errors_carry_no_password(pg: PgCluster, make_settings: Any) -> No
     assert secret not in str(exc) and secret not in repr(exc)
     assert exc.pgconn is None  # psycopg's PGconn repr would show the password
     assert info.value.__cause__ is None and info.value.__context__ is None or secret not in repr(info.value.__context__)
+
+
+def test_idempotent_result_round_trips_as_json(pg: PgCluster, make_settings: Any) -> None:
+    import datetime as dt
+    import decimal
+
+    source = SingleConnection(lambda: connect(make_settings(pg)))
+    value = {"total": decimal.Decimal("9.99"), "at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC), "note": "text"}
+    first = run_transaction(lambda c: value, connection_source=source, idempotency_key="json-1")
+    replay: Any = run_transaction(lambda c: pytest.fail("must not run again"), connection_source=source, idempotency_key="json-1")
+    assert first == replay == {"total": "9.99", "at": "2026-01-01T00:00:00+00:00", "note": "text"}
+    assert run_transaction(lambda c: "plain string", connection_source=source, idempotency_key="json-2") == "plain string"
+    assert run_transaction(lambda c: None, connection_source=source, idempotency_key="json-2") == "plain string"
+    source.close()
+
+
+def test_no_server_side_prepared_statements(pg: PgCluster, make_settings: Any) -> None:
+    # psycopg prepares a query after 5 executions by default; PREPARE pins RDS Proxy sessions.
+    with connect(make_settings(pg)) as conn:
+        for _ in range(8):
+            conn.execute("SELECT %s::int", (1,))
+        assert scalar(conn, "SELECT count(*) FROM pg_prepared_statements") == 0
+
+
+class RotatingPassword:
+    """A refreshable provider whose source of truth changes (a stand-in for Secrets Manager)."""
+
+    def __init__(self, current: str) -> None:
+        self.stored = current
+        self.cached = current
+        self.refreshes = 0
+
+    def __call__(self) -> str:
+        return self.cached
+
+    def refresh(self) -> str:
+        self.refreshes += 1
+        self.cached = self.stored
+        return self.cached
+
+
+def test_pool_refreshes_credentials_after_a_rejected_login(pg: PgCluster, make_settings: Any, su: Any,
+                                                           terminate: Any) -> None:
+    su.execute("DROP ROLE IF EXISTS pooled")
+    su.execute("CREATE ROLE pooled LOGIN PASSWORD 'pw-before'")
+    password = RotatingPassword("pw-before")
+    settings = make_settings(pg, user="pooled", password=password, application_name="dbclient-pool-rotation")
+    pool = make_pool(settings, min_size=1, max_size=1, timeout=5, wait=True)
+    try:
+        assert run_transaction(lambda c: scalar(c, "SELECT current_user"), connection_source=pool) == "pooled"
+        su.execute("ALTER ROLE pooled PASSWORD 'pw-after'")
+        password.stored = "pw-after"
+        terminate(pg, "dbclient-pool-rotation")  # the pool must log in again, with the old cached password
+        user = run_transaction(lambda c: scalar(c, "SELECT current_user"), connection_source=pool, deadline_s=15)
+        assert user == "pooled"
+        assert password.refreshes >= 1 and password.cached == "pw-after"
+    finally:
+        pool.close(timeout=5)
+        su.execute("DROP ROLE IF EXISTS pooled")
