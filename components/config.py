@@ -429,7 +429,7 @@ def _network(r: _Reader) -> NetworkConfig:
 
 
 def _database(r: _Reader) -> DatabaseConfig:
-    engine_version = r.get("engineVersion", "15.8")
+    engine_version = r.get("engineVersion", "15")
     if isinstance(engine_version, int | float) and not isinstance(engine_version, bool):
         # YAML reads an unquoted 15.8 as a number.
         engine_version = str(engine_version)
@@ -438,7 +438,7 @@ def _database(r: _Reader) -> DatabaseConfig:
         r.bad(
             "engineVersion",
             engine_version,
-            "expected PostgreSQL 15.x, e.g. '15.8' (the parameter-group family postgres15 is derived from it)",
+            "expected PostgreSQL 15 or 15.x, e.g. '15' or '15.8' (the parameter-group family postgres15 is derived from it)",
         )
         engine_version = "15"
     instance_class = r.string("instanceClass")

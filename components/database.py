@@ -154,7 +154,9 @@ class Database(pulumi.ComponentResource):
         )
         parameter_group = aws.rds.ParameterGroup(
             f"{name}-parameter-group",
-            name=f"{args.prefix}-primary-{args.parameter_group_family}",
+            # A prefix, not a name: a family change replaces the group, and the new one is created
+            # (with a fresh suffix) before the old one is deleted.
+            name_prefix=f"{args.prefix}-primary-{args.parameter_group_family}-",
             family=args.parameter_group_family,
             description=f"{args.prefix}: primary parameters (defaults unless there is a reason)",
             parameters=[p.to_args() for p in args.parameters],

@@ -53,7 +53,7 @@ class Replica(pulumi.ComponentResource):
         if args.count > 0:
             parameter_group = aws.rds.ParameterGroup(
                 f"{name}-parameter-group",
-                name=f"{args.prefix}-replica-{args.parameter_group_family}",
+                name_prefix=f"{args.prefix}-replica-{args.parameter_group_family}-",  # replaceable, see database.py
                 family=args.parameter_group_family,
                 description=f"{args.prefix}: read replica parameters",
                 parameters=[
