@@ -364,7 +364,7 @@ class Drill:
                     "default_pool_size": "5",
                     "max_client_conn": "50",
                     "server_connect_timeout": "2",
-                    "server_login_retry": "1",
+                    "server_login_retry": "0.2",
                     "query_wait_timeout": "30",
                     "tcp_keepalive": "1",
                     "tcp_keepidle": "1",
@@ -537,7 +537,8 @@ class Drill:
         clients = {}
         for thread in threads:
             log = thread.log
-            ack_times = [t for _, t in log.acks]
+            # Acknowledgements that arrive after the stop (a released, capped client finishing) do not count.
+            ack_times = [t for _, t in log.acks if t <= end]
             # The old primary can still deliver acknowledgements already in flight when the fault hits, and the
             # standby accepts no write before its promotion starts: so the first acknowledgement at or after the
             # start of the promotion is the first one from the new primary.
@@ -553,16 +554,17 @@ class Drill:
                 outage = end - last_before  # capped: a lower bound
             else:
                 outage = None
-            acked = {seq for seq, _ in log.acks}
+            acked = {seq for seq, _ in log.acks}  # all of them, for the loss check
             lost = sorted(seq for seq in acked if (log.name, seq) not in stored)
             dups = sorted(seq for (client, seq), count in stored.items() if client == log.name and count > 1)
             unacked_committed = sorted(seq for (client, seq) in stored if client == log.name and seq not in acked)
+            errors = [(t, m) for t, m in log.errors if t <= end]  # not the ones our teardown provokes
             error_kinds: dict[str, int] = {}
-            for _, message in log.errors:
+            for _, message in errors:
                 kind = message.split(":", 1)[0]
                 error_kinds[kind] = error_kinds.get(kind, 0) + 1
             samples: list[str] = []
-            for _, message in log.errors:
+            for _, message in errors:
                 if message not in samples and len(samples) < 4:
                     samples.append(message)
             extra = None if outage is None or server_outage is None else outage - server_outage
@@ -576,12 +578,13 @@ class Drill:
                 "first_ack_after_fault_s": _r(first_after - t0 if first_after is not None else None),
                 "capped": capped.get(log.name, False),
                 "acks_after_fault_before_promotion": len(in_flight),
+                "acked_after_promotion": len(after),
                 "lost_acked_writes": len(lost),
                 "lost_seqs": lost[:20],
                 "duplicates": len(dups),
                 "duplicate_seqs": dups[:20],
                 "committed_but_not_acked": len(unacked_committed),
-                "errors_surfaced": len(log.errors),
+                "errors_surfaced": len(errors),
                 "internal_retries": getattr(thread.writer, "retries", None),
                 "error_kinds": error_kinds,
                 "error_samples": samples,
@@ -652,7 +655,12 @@ COLORS = {"seed": "#d62728", "dbclient-direct": "#1f77b4", "dbclient-pgbouncer":
 
 
 def plot_failover(document: dict[str, Any], path: Path) -> None:
-    """Acknowledged writes per 100 ms per client, one panel per fault; fault and promotion marked."""
+    """Acknowledged writes per 100 ms: one panel per client (rows) and fault (columns).
+
+    Marked: the fault (t = 0), the promotion, and the server-side outage (shaded).
+    The x range of a column runs to a few seconds after the last client that
+    recovered; a client that did not recover before the cap is labelled so.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -661,36 +669,55 @@ def plot_failover(document: dict[str, Any], path: Path) -> None:
     runs = [r for r in document["runs"] if "clients" in r]
     if not runs:
         return
-    fig, axes = plt.subplots(len(runs), 1, figsize=(11, 3.3 * len(runs)), squeeze=False)
-    for ax, run in zip(axes[:, 0], runs, strict=True):
+    names = [c for c in CLIENTS if any(c in r["clients"] for r in runs)]
+    fig, axes = plt.subplots(len(names), len(runs), figsize=(4.6 * len(runs) + 1, 2.3 * len(names) + 1.2),
+                             squeeze=False, sharey=True)
+    for col, run in enumerate(runs):
         start = run["timeline_start_s"]
         ev = run["events_s"]
-        # Show the interesting part: a few seconds before the fault to a little after the last recovery.
-        recoveries = [c["first_ack_after_fault_s"] for c in run["clients"].values() if c["first_ack_after_fault_s"]]
-        right = min(run["cap_s"], max([ev.get("first_write_new_primary") or 0, *recoveries]) + 4)
-        for name, fig_c in run["clients"].items():
-            counts = fig_c["timeline_per_100ms"]
-            xs = [start + (i + 0.5) * BIN_S for i in range(len(counts))]
-            label = f"{name}: outage {fig_c['client_outage_s']:.1f} s" + (" (capped, not recovered)" if fig_c["capped"] else "")
-            ax.step(xs, counts, where="mid", color=COLORS.get(name), label=label, linewidth=1.2)
-        ax.axvline(0, color="black", linestyle="--", linewidth=1)
-        ax.text(0, 1.01, " fault", transform=ax.get_xaxis_transform(), fontsize=8)
-        promoted = ev.get("promoted")
-        if promoted is not None:
-            ax.axvline(promoted, color="purple", linestyle=":", linewidth=1.2)
-            ax.text(promoted, 1.01, " promoted", transform=ax.get_xaxis_transform(), fontsize=8, color="purple")
-        first = ev.get("first_write_new_primary")
-        if first is not None:
-            ax.axvspan(0, first, color="grey", alpha=0.12, label=f"server-side outage {run['server_outage_s']:.1f} s")
-        ax.set_xlim(-3, right)
-        ax.set_ylim(bottom=0)
-        ax.set_title(f"fault: {run['fault']}  (promotion after {run['detection_delay_s']:.0f} s detection delay)", fontsize=10)
-        ax.set_ylabel("acked writes / 100 ms")
-        ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
-        ax.grid(alpha=0.3)
-    axes[-1, 0].set_xlabel("seconds since the fault")
-    fig.suptitle("Failover drill: acknowledged writes per client (PostgreSQL 15, sync standby, local)", fontsize=11)
-    fig.tight_layout()
+        recovered = [c["first_ack_after_fault_s"] for c in run["clients"].values()
+                     if not c["capped"] and c["first_ack_after_fault_s"] is not None]
+        right = min(ev.get("stopped", run["cap_s"]), max([ev.get("first_write_new_primary") or 0, *recovered]) + 4)
+        for row, name in enumerate(names):
+            ax = axes[row, col]
+            c = run["clients"].get(name)
+            first = ev.get("first_write_new_primary")
+            if first is not None:
+                ax.axvspan(0, first, color="grey", alpha=0.15, lw=0)
+            ax.axvline(0, color="black", linestyle="--", linewidth=1)
+            if ev.get("promoted") is not None:
+                ax.axvline(ev["promoted"], color="purple", linestyle=":", linewidth=1.3)
+            if c is not None:
+                counts = c["timeline_per_100ms"]
+                xs = [start + (i + 0.5) * BIN_S for i in range(len(counts))]
+                ax.fill_between(xs, counts, step="mid", color=COLORS.get(name), alpha=0.35, lw=0)
+                ax.step(xs, counts, where="mid", color=COLORS.get(name), linewidth=0.9)
+                if c["capped"]:
+                    text = f"outage > {c['client_outage_s']:.0f} s:\nno write acknowledged\nbefore the {run['cap_s']:.0f} s cap"
+                else:
+                    text = (f"outage {c['client_outage_s']:.2f} s\n(server {c['server_outage_s']:.2f} s, "
+                            f"{c['difference_s']:+.2f} s)")
+                text += f"\nlost {c['lost_acked_writes']}, dup {c['duplicates']}, errors {c['errors_surfaced']}"
+                ax.text(0.99, 0.97, text, transform=ax.transAxes, ha="right", va="top", fontsize=7.5,
+                        bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none", "pad": 2})
+            ax.set_xlim(-2.5, right)
+            ax.set_ylim(0, 19)
+            ax.grid(alpha=0.3)
+            if row == 0:
+                ax.set_title(f"{run['fault']}  (server-side outage {run['server_outage_s']:.1f} s)", fontsize=10)
+            if col == 0:
+                ax.set_ylabel(f"{name}\nacks / 100 ms", fontsize=9)
+            if row == len(names) - 1:
+                ax.set_xlabel("seconds since the fault")
+    handles = [
+        plt.Line2D([], [], color="black", linestyle="--", label="fault"),
+        plt.Line2D([], [], color="purple", linestyle=":", label="standby promoted"),
+        plt.Rectangle((0, 0), 1, 1, color="grey", alpha=0.15, label="server-side outage (fault to first write on new primary)"),
+    ]
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8.5, frameon=False)
+    fig.suptitle("Failover drill: acknowledged writes per 100 ms (PostgreSQL 15 primary + sync standby, "
+                 f"promotion after {runs[0]['detection_delay_s']:.0f} s)", fontsize=11)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
