@@ -96,3 +96,18 @@ def test_rotation_old_password_fails_new_one_fetched_once(aws: None, pg: PgClust
         assert provider() == "after-rotation"
     finally:
         su.execute("DROP ROLE IF EXISTS rotating")
+
+
+def test_lambda_config_with_iam_auth_signs_tokens_for_the_proxy(aws: None) -> None:
+    from dbclient.lambda_handler import HandlerConfig
+
+    config = HandlerConfig.from_env({"DB_PROXY_ENDPOINT": "orders.proxy-abc.us-east-1.rds.amazonaws.com", "DB_USER": "orders_app",
+                                     "DB_NAME": "orders", "AWS_REGION": REGION, "DB_READER_ENDPOINT": "orders-ro.proxy-abc.x"})
+    assert config.auth == "iam"
+    writer_token = config.writer.resolve_password()
+    assert writer_token is not None and writer_token.startswith("orders.proxy-abc.us-east-1.rds.amazonaws.com:5432/?")
+    assert "DBUser=orders_app" in writer_token
+    assert writer_token not in repr(config)
+    assert config.reader is not None
+    reader_token = config.reader.resolve_password()
+    assert reader_token is not None and reader_token.startswith("orders-ro.proxy-abc.x:5432/?")  # signed for its own host
