@@ -10,6 +10,7 @@ import pulumi
 
 from components.access import Access, AccessArgs
 from components.alarms import Alarms, AlarmsArgs
+from components.app_lambda import OrderLookupFunction, OrderLookupFunctionArgs
 from components.config import ENGINE, POSTGRES_PORT, load_config
 from components.credentials import Credentials, CredentialsArgs
 from components.database import Database, DatabaseArgs, database_parameters
@@ -145,6 +146,27 @@ alarms = Alarms(
 )
 
 access = Access("access", AccessArgs(prefix=config.prefix, proxy_arn=proxy.arn, db_user=db.master_username, tags=tags))
+
+if config.lambda_function.enabled:
+    order_lookup = OrderLookupFunction(
+        "order-lookup",
+        OrderLookupFunctionArgs(
+            subnet_ids=network.subnet_ids,
+            security_group_ids=network.app_security_group_ids,
+            connect_policy_arn=access.connect_policy_arn,
+            # The budget counted lambdaConcurrency client connections: never allow more.
+            reserved_concurrency=config.workload.lambda_concurrency,
+            proxy_endpoint=proxy.endpoint,
+            reader_endpoint=replica.instances[0].address if replica.instances else None,
+            db_user=db.master_username,
+            db_name=db.db_name,
+            memory_mb=config.lambda_function.memory_mb,
+            timeout_seconds=config.lambda_function.timeout_seconds,
+            prefix=config.prefix,
+            tags=tags,
+        ),
+    )
+    pulumi.export("orderLookupFunctionArn", order_lookup.function_arn)
 
 pool_min, pool_max = ecs_pool_bounds(config.workload)
 pulumi.export("environment", config.environment)

@@ -352,6 +352,11 @@ def load_config(source: ConfigSource | None = None, *, stack: str | None = None)
     lambda_function = _lambda_function(_Reader("lambdaFunction", _parse(get("lambdaFunction")), problems))
     tags = _tags(_parse(get("tags")), problems)
 
+    if lambda_function.enabled and workload.lambda_concurrency == 0:
+        problems.append(
+            f"{NAMESPACE}:lambdaFunction.enabled = true is not accepted with workload.lambdaConcurrency = "
+            f"{workload.lambda_concurrency}: the function's reserved concurrency is lambdaConcurrency, expected at least 1"
+        )
     if environment == "prod":
         _prod_rules(database, problems)
     _database_rules(database, replicas, problems)

@@ -1,0 +1,49 @@
+"""The order lookup Lambda wired into the stack behind lambdaFunction.enabled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from stack_helpers import NS, named, run_changed
+
+import dbclient.layer
+from components.config import ConfigError
+from gate.program import ProgramRun
+
+APP = "resilient-rds:app:OrderLookupFunction"
+
+
+def test_disabled_by_default(run: ProgramRun) -> None:
+    assert run.by_type(APP) == []
+    assert run.by_type("aws:lambda/function:Function") == []
+    assert "orderLookupFunctionArn" not in run.outputs
+
+
+def test_enabled_function_uses_the_stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # The real layer build (pip, manylinux wheels) is tested in test_app_lambda.py; mocks never read the zip.
+    monkeypatch.setattr(dbclient.layer, "build_layer", lambda *a, **k: tmp_path / "layer.zip")
+    run = run_changed("prod", {f"{NS}:lambdaFunction.enabled": True, f"{NS}:lambdaFunction.memoryMb": 1024})
+    (component,) = run.by_type(APP)
+    assert component.parent == run.stack_urn()
+    function = named(run, "order-lookup-function")
+    assert function.parent == component.urn
+    i = function.inputs
+    assert i["reservedConcurrentExecutions"] == 50  # workload.lambdaConcurrency: what the budget counted
+    assert i["memorySize"] == 1024 and i["timeout"] == 10
+    assert i["vpcConfig"]["securityGroupIds"] == ["sg-0a1b2c3d4e5f6a001"]
+    assert i["vpcConfig"]["subnetIds"][0] == "subnet-0a1b2c3d4e5f60001"
+    variables = i["environment"]["variables"]
+    assert variables["DB_USER"] == "orders_admin" and variables["DB_NAME"] == "orders"
+    deps = function.property_dependencies["environment"]
+    assert named(run, "proxy-proxy").urn in deps and named(run, "replica-1").urn in deps
+    attachment = named(run, "order-lookup-rds-connect")
+    assert attachment.property_dependencies["policyArn"] == [named(run, "access-connect-policy").urn]
+    assert "orderLookupFunctionArn" in run.outputs
+
+
+def test_enabled_function_needs_lambda_concurrency() -> None:
+    with pytest.raises(ConfigError) as caught:
+        run_changed("dev", {f"{NS}:lambdaFunction.enabled": True, f"{NS}:workload.lambdaConcurrency": 0})
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{NS}:lambdaFunction.enabled = true is not accepted")
