@@ -48,7 +48,7 @@ class _Formatter:
         if isinstance(raw, Secret):
             return "[secret]"
         if raw is UNKNOWN or (isinstance(raw, list) and raw and all(v is UNKNOWN for v in raw)):
-            refs = [self.names.get(u, u) for u in resource.property_dependencies.get(key, [])]
+            refs = sorted(self.names.get(u, u) for u in resource.property_dependencies.get(key, []))
             if refs:
                 return "-> " + ", ".join(refs)
             return "(computed)"
@@ -175,12 +175,22 @@ def _budget_rows(run: ProgramRun) -> list[tuple[str, str]]:
     return []
 
 
+_COMPONENT_ORDER = ("network", "credentials", "database", "replica", "proxy", "alarms", "access")
+
+
+def _plan_order(resource: RegisteredResource) -> tuple[int, str]:
+    rank = _COMPONENT_ORDER.index(resource.name) if resource.name in _COMPONENT_ORDER else len(_COMPONENT_ORDER)
+    return rank, resource.name
+
+
 def render_plan(run: ProgramRun) -> str:
     """The plan as text: resources grouped under their component, the budget table, counts."""
     fmt = _Formatter(run)
     out: list[str] = [f"Plan for stack '{run.stack}' of project '{run.project}' (offline, Pulumi mocks)", ""]
+    # Registration order is asynchronous; print in a stable order: components in the order data
+    # flows through them, children by name.
     children: dict[str, list[RegisteredResource]] = {}
-    for resource in run.resources:
+    for resource in sorted(run.resources, key=_plan_order):
         children.setdefault(resource.parent, []).append(resource)
 
     def emit(resource: RegisteredResource, depth: int) -> None:
@@ -193,7 +203,7 @@ def render_plan(run: ProgramRun) -> str:
             emit(child, depth + 1)
 
     urns = {r.urn for r in run.resources}
-    for resource in run.resources:
+    for resource in sorted(run.resources, key=_plan_order):
         if resource.parent not in urns:
             emit(resource, 0)
 

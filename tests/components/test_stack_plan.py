@@ -77,3 +77,11 @@ def test_main_reports_config_errors_with_exit_code_2(capsys: pytest.CaptureFixtu
 def test_main_reports_a_missing_stack_file(capsys: pytest.CaptureFixture[str]) -> None:
     assert plan.main(["--stack", "nosuch", "--project-dir", str(PROJECT_DIR)]) == 2
     assert "Pulumi.nosuch.yaml" in capsys.readouterr().err
+
+
+def test_plan_is_stable_across_runs(run: ProgramRun, stack: str) -> None:
+    # Registration order is asynchronous; the printed plan must not be.
+    again = run_program(PROJECT_DIR, stack)
+    assert plan.render_plan(again) == plan.render_plan(run)
+    lines = [line for line in plan.render_plan(run).splitlines() if line.startswith("+ ")]
+    assert [line.split()[-1] for line in lines] == ["network", "credentials", "database", "replica", "proxy", "alarms", "access"]
