@@ -70,7 +70,6 @@ class Proxy(pulumi.ComponentResource):
         super().__init__("resilient-rds:proxy:Proxy", name, None, opts)
         child = ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)
-        identity = aws.get_caller_identity_output(opts=invoke)
         region = aws.get_region_output(opts=invoke)
 
         def tags(resource_name: str) -> dict[str, str]:
@@ -80,21 +79,13 @@ class Proxy(pulumi.ComponentResource):
             f"{name}-role",
             name=f"{args.prefix}-rds-proxy",
             description="Assumed by RDS Proxy to read the database credentials secret",
-            assume_role_policy=identity.account_id.apply(
-                lambda account: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "rds.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                                # Confused-deputy guard: only RDS acting for this account.
-                                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-                            }
-                        ],
-                    }
-                )
+            # The trust policy RDS Proxy documents; an aws:SourceAccount condition is not documented
+            # for the proxy's role and a role the proxy cannot assume breaks every connection.
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Principal": {"Service": "rds.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+                }
             ),
             tags=tags(f"{args.prefix}-rds-proxy"),
             opts=child,
