@@ -60,6 +60,12 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ("dev", {f"{NS}:database.storageType": "gp2"}, "database.storageType", "'gp3'"),
     ("dev", {f"{NS}:database.maxAllocatedStorage": 10}, "database.maxAllocatedStorage", "more than allocatedStorage"),
     ("dev", {f"{NS}:tags": {"aws:owner": "x"}}, "tags.aws:owner", "reserved"),
+    ("dev", {f"{NS}:database.instanceClass": None}, "database.instanceClass", "is missing"),
+    ("prod", {f"{NS}:proxy": "fast"}, "proxy", "expected a mapping"),
+    ("prod", {f"{NS}:proxy.idleClientTimeout": 28801}, "proxy.idleClientTimeout", "1 to 28800"),
+    ("prod", {f"{NS}:alarms.borrowLatencyMs": 120000}, "alarms.borrowLatencyMs", "below proxy.connectionBorrowTimeout"),
+    ("prod", {f"{NS}:database.backupWindow": "3am"}, "database.backupWindow", "'hh:mm-hh:mm'"),
+    ("prod", {f"{NS}:workload.activeRatio": 0}, "workload.activeRatio", "0.01 to 1.0"),
 ]
 
 
