@@ -1,9 +1,9 @@
 """PostgreSQL 15 fixtures for the dbclient tests (throwaway clusters from bench.pgcluster).
 
 ``pg`` is one TLS-enabled cluster per test session (per xdist worker) with the
-dbclient schema; tests that only run transactions share it.  ``pg_fresh`` is a
-cluster of its own for tests that restart, pause or kill the server.  Both are
-destroyed even when a test fails.
+dbclient schema; tests that only run transactions share it.  ``pg_breakable`` is
+a separate cluster for tests that restart, pause or kill the server, healed
+between tests.  Both are destroyed even when a test fails.
 """
 
 from __future__ import annotations
@@ -57,13 +57,35 @@ def pg() -> Iterator[PgCluster]:
         cluster.destroy()
 
 
-@pytest.fixture
-def pg_fresh() -> Iterator[PgCluster]:
+@pytest.fixture(scope="module")
+def _breakable_cluster() -> Iterator[PgCluster]:
     cluster = make_cluster()
     try:
         yield cluster
     finally:
         cluster.destroy()
+
+
+@pytest.fixture
+def pg_breakable(_breakable_cluster: PgCluster) -> Iterator[PgCluster]:
+    """A cluster (plain TCP) that the test may restart, pause or kill; not shared with ``pg``.
+
+    Shared by the module's breaking tests to save an initdb each, and put back into
+    service (resumed, started) before and after every test, so a failed test cannot
+    leave it broken for the next one.
+    """
+    cluster = _breakable_cluster
+
+    def heal() -> None:
+        cluster.resume()
+        if not cluster.running():
+            cluster.start()
+
+    heal()
+    try:
+        yield cluster
+    finally:
+        heal()
 
 
 SettingsFactory = Callable[..., ConnectionSettings]

@@ -67,8 +67,9 @@ def test_retry_after_pg_terminate_backend(pg: PgCluster, make_settings: Any, tab
     source.close()
 
 
-def test_server_restart_in_the_middle_of_a_transaction(pg_fresh: PgCluster, make_settings: Any) -> None:
-    with psycopg.connect(pg_fresh.conninfo(dbname="app"), autocommit=True) as su:
+def test_server_restart_in_the_middle_of_a_transaction(pg_breakable: PgCluster, make_settings: Any) -> None:
+    with psycopg.connect(pg_breakable.conninfo(dbname="app"), autocommit=True) as su:
+        su.execute("DROP TABLE IF EXISTS events")
         su.execute("CREATE TABLE events (id serial PRIMARY KEY, v text)")
         su.execute("ALTER TABLE events OWNER TO app")
     attempts = 0
@@ -78,15 +79,15 @@ def test_server_restart_in_the_middle_of_a_transaction(pg_fresh: PgCluster, make
         attempts += 1
         conn.execute("INSERT INTO events (v) VALUES ('debit')")
         if attempts == 1:
-            pg_fresh.restart("fast")  # the server goes away with our transaction open
+            pg_breakable.restart("fast")  # the server goes away with our transaction open
         conn.execute("INSERT INTO events (v) VALUES ('credit')")
         return attempts
 
     retries: Retries = []
-    source = SingleConnection(lambda: connect(make_settings(pg_fresh, sslmode="disable")))
+    source = SingleConnection(lambda: connect(make_settings(pg_breakable, sslmode="disable")))
     assert run_transaction(transfer, connection_source=source, on_retry=recorder(retries), deadline_s=20) == 2
     assert [kind for _, _, kind in retries] == [ErrorClass.RECONNECT]
-    with psycopg.connect(pg_fresh.conninfo(dbname="app")) as su:
+    with psycopg.connect(pg_breakable.conninfo(dbname="app")) as su:
         rows = su.execute("SELECT v FROM events ORDER BY id").fetchall()
     assert rows == [("debit",), ("credit",)]  # the half-done first attempt left nothing behind
     source.close()
@@ -229,13 +230,13 @@ def test_unsafe_to_retry_is_not_retried_after_fn_started(pg: PgCluster, make_set
     source.close()
 
 
-def test_pool_sized_from_the_budget_survives_a_restart(pg_fresh: PgCluster, make_settings: Any) -> None:
+def test_pool_sized_from_the_budget_survives_a_restart(pg_breakable: PgCluster, make_settings: Any) -> None:
     workload = Workload(lambda_concurrency=0, ecs_tasks=1, ecs_pool_size=3, active_ratio=0.5)
-    pool = make_pool(make_settings(pg_fresh, sslmode="disable"), workload, timeout=5, reconnect_timeout=20, wait=True)
+    pool = make_pool(make_settings(pg_breakable, sslmode="disable"), workload, timeout=5, reconnect_timeout=20, wait=True)
     try:
         assert (pool.min_size, pool.max_size) == (2, 3)  # ecs_pool_bounds: ceil(3 * 0.5), 3
         before = run_transaction(lambda c: c.info.backend_pid, connection_source=pool)
-        pg_fresh.restart("fast")  # every pooled connection is now dead
+        pg_breakable.restart("fast")  # every pooled connection is now dead
         retries: Retries = []
         pids = {run_transaction(lambda c: c.info.backend_pid, connection_source=pool, on_retry=recorder(retries),
                                 deadline_s=15) for _ in range(4)}
@@ -246,15 +247,15 @@ def test_pool_sized_from_the_budget_survives_a_restart(pg_fresh: PgCluster, make
         pool.close(timeout=5)
 
 
-def test_hung_server_fails_within_the_deadline(pg_fresh: PgCluster, make_settings: Any) -> None:
-    settings = make_settings(pg_fresh, sslmode="disable", operation_timeout=1.0, connect_timeout=2)
+def test_hung_server_fails_within_the_deadline(pg_breakable: PgCluster, make_settings: Any) -> None:
+    settings = make_settings(pg_breakable, sslmode="disable", operation_timeout=1.0, connect_timeout=2)
     conn = connect(settings)
     conn.execute("SELECT 1")
     source = SingleConnection(lambda: connect(settings))
     with source.connection() as warm:
         warm.execute("SELECT 1")
         warm.rollback()
-    pg_fresh.pause()  # SIGSTOP: the kernel still ACKs, nothing answers
+    pg_breakable.pause()  # SIGSTOP: the kernel still ACKs, nothing answers
     try:
         started = time.monotonic()
         with pytest.raises(OperationTimeout):
@@ -268,7 +269,7 @@ def test_hung_server_fails_within_the_deadline(pg_fresh: PgCluster, make_setting
         # deadline + libpq's 2 s connect floor for a reconnect begun near the end + slack
         assert time.monotonic() - started < 2.5 + 2.0 + 1.5
     finally:
-        pg_fresh.resume()
+        pg_breakable.resume()
     # once the server answers again, the same source recovers
     assert run_transaction(lambda c: scalar(c, "SELECT 42"), connection_source=source, deadline_s=10) == 42
     source.close()
