@@ -13,6 +13,7 @@ context manager).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -99,8 +100,11 @@ class PolicyPackProcess:
         try:
             self.port = int(line.strip())
         except ValueError:
+            detail = self.stderr_text().strip()
             self.stop()
-            raise PolicyPackStartFailure(f"the policy pack printed {line!r} instead of its port") from None
+            raise PolicyPackStartFailure(
+                f"the policy pack printed {line!r} instead of its port" + (f":\n{detail}" if detail else "")
+            ) from None
         # Keep draining stdout so a chatty policy can never block on a full pipe.
         threading.Thread(target=self._drain, daemon=True).start()
         return self.port
@@ -112,9 +116,12 @@ class PolicyPackProcess:
         reader.start()
         reader.join(self.start_timeout)
         if not result or not result[0]:
+            if result:  # EOF: the pack exited (or closed stdout); let it finish to get its exit code
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(timeout=5)
             code = self.proc.poll()
-            self.stop()
             detail = self.stderr_text().strip()
+            self.stop()
             why = f"exited with code {code}" if code is not None else f"printed no port within {self.start_timeout:g} s"
             raise PolicyPackStartFailure(f"the policy pack {why}" + (f":\n{detail}" if detail else ""))
         return result[0].decode(errors="replace")

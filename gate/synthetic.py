@@ -85,7 +85,7 @@ def _setup(i: int) -> None:
         parameters=[
             aws.rds.ParameterGroupParameterArgs(name="max_connections", value="LEAST({DBInstanceClassMemory/9531392},5000)",
                                                 apply_method="pending-reboot"),
-            aws.rds.ParameterGroupParameterArgs(name="work_mem", value="8192"),
+            aws.rds.ParameterGroupParameterArgs(name="work_mem", value="4096"),
             aws.rds.ParameterGroupParameterArgs(name="idle_in_transaction_session_timeout", value="60000"),
         ],
     )

@@ -111,8 +111,9 @@ def _sources(
     index: StackIndex, owner: Res, prop: str, values: list[Any], ids: dict[str, Res]
 ) -> tuple[list[Res], list[str], bool]:
     """Resolve source security-group references: (groups of the stack, external ids, undetermined)."""
-    groups = {sg.urn: sg for sg in index.referenced(owner, prop, SECURITY_GROUP)}
-    external: list[str] = []
+    referenced = index.referenced(owner, prop, SECURITY_GROUP)
+    groups = {sg.urn: sg for sg in referenced}
+    literals: list[str] = []
     undetermined = False
     unknown_values = 0
     for value in values:
@@ -122,9 +123,13 @@ def _sources(
             if value in ids:
                 groups[ids[value].urn] = ids[value]
             elif value.startswith("sg-") or "/" in value:
-                external.append(value)
-    if unknown_values and not index.referenced(owner, prop, SECURITY_GROUP):
+                literals.append(value)
+    if unknown_values and not referenced:
         undetermined = True
+    # With known outputs the ids of the stack's own groups arrive as literals too, next to a property
+    # dependency on the group.  Only ids beyond what the dependencies account for come from outside.
+    distinct = list(dict.fromkeys(literals))
+    external = distinct if len(distinct) + unknown_values > len(referenced) else []
     return list(groups.values()), external, undetermined
 
 

@@ -20,6 +20,7 @@ from .common import (
     Res,
     StackIndex,
     as_str,
+    is_replica,
     is_unknown,
     label,
     parameter_group_of,
@@ -230,7 +231,9 @@ def _check_memory_budget(index: StackIndex, config: Config, report: ReportViolat
 def _check_max_connections(index: StackIndex, config: Config, report: ReportViolation) -> None:
     proxied = {link.instance.urn for link in proxy_links(index) if link.instance is not None}
     for inst in index.of_type(INSTANCE):
-        if inst.urn in proxied:
+        if inst.urn in proxied or is_replica(inst.props):
+            # A replica cannot be a proxy target, and PostgreSQL requires its max_connections to be
+            # at least the primary's: it follows the primary, which this policy judges.
             continue
         cls = _known_class(inst)
         group = parameter_group_of(index, inst)
@@ -241,7 +244,8 @@ def _check_max_connections(index: StackIndex, config: Config, report: ReportViol
             continue
         value = _evaluate(param.get("value"), cls)
         default = sizing.default_max_connections(cls)
-        if value is not None and value > default:
+        # RDS truncates formula results to integers, as sizing.default_max_connections does.
+        if value is not None and int(value) > default:
             report(
                 f"{label(inst.type, inst.name)} ({cls}) gets max_connections {int(value)} from "
                 f"{label(group.type, group.name)}, above the RDS default {default} for the class, and no RDS Proxy "
