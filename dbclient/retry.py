@@ -354,6 +354,10 @@ def run_transaction(
 ) -> T:
     """Run ``fn(conn)`` in one transaction, commit, and return its result; retry when safe.
 
+    ``fn`` may run more than once (each time in a new transaction, possibly on a new
+    connection), so it must not commit or roll back itself and should have no effect
+    outside the database (or pass ``unsafe_to_retry=True``).
+
     :param connection_source: a pool / :class:`SingleConnection` or a connection factory
         (see the module docstring).
     :param idempotency_key: makes the transaction safe to retry after a lost COMMIT.
