@@ -148,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "failover" not in args.skip.split(",") and args.topology != "loopback":
         failover.reexec_with_private_mounts("bench", argv)
     failover.quiet_client_loggers()
+    failover.exit_cleanly_on_sigterm()
     if args.quick:
         args.cap = min(args.cap, 30.0)
         args.storm_duration = min(args.storm_duration, 10.0)

@@ -423,10 +423,18 @@ class Drill:
             raise ValueError(f"unknown fault {self.fault!r}")
 
     def controller(self) -> None:
-        """Detection delay, promote, move the endpoint, re-point pgbouncer, first write on the new primary."""
+        """Detection delay, promote, move the endpoint, re-point pgbouncer; a probe records the first write.
+
+        The probe starts with the promotion and tries an INSERT on the new primary
+        every 10 ms (directly, not through the endpoint), so the server-side outage
+        ends when the new primary can first accept a write, not when the
+        controller has finished its bookkeeping.
+        """
         assert self.standby is not None and self.endpoint is not None
         time.sleep(self.cfg.detection_delay)
         self.events["promote_start"] = time.monotonic()
+        probe = threading.Thread(target=self._guard(self._probe_first_write), name="probe", daemon=True)
+        probe.start()
         self.standby.cluster.promote()
         self.events["promoted"] = time.monotonic()
         self.endpoint.point_to(self.standby.address, self.standby.cluster.port)
@@ -434,17 +442,21 @@ class Drill:
         if self.bouncer is not None:
             self.bouncer.repoint(self.standby.address, self.standby.cluster.port)
             self.events["pgbouncer_repointed"] = time.monotonic()
+        probe.join(timeout=65)
+
+    def _probe_first_write(self) -> None:
+        assert self.standby is not None
         conninfo = self.standby.cluster.conninfo(host=self.standby.address, dbname=APP_USER, user=APP_USER,
                                                  connect_timeout=2)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with psycopg.connect(conninfo, autocommit=True) as conn:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            while time.monotonic() < deadline:
+                try:
                     conn.execute("INSERT INTO failover_probe (t) VALUES (%s)", (time.time(),))
-                self.events["first_write_new_primary"] = time.monotonic()
-                return
-            except psycopg.Error:
-                time.sleep(0.02)
+                    self.events["first_write_new_primary"] = time.monotonic()
+                    return
+                except psycopg.errors.ReadOnlySqlTransaction:
+                    time.sleep(0.01)
         self.notes.append("the new primary accepted no write within 60 s")
 
     # --- run ----------------------------------------------------------------------------------------------
@@ -809,6 +821,15 @@ def write_json(path: Path, document: dict[str, Any]) -> None:
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(document, indent=1) + "\n")
     tmp.replace(path)
+
+
+def exit_cleanly_on_sigterm() -> None:
+    """SIGTERM raises SystemExit in the main thread, so servers, pgbouncer and namespaces are torn down."""
+
+    def handler(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def quiet_client_loggers() -> None:
