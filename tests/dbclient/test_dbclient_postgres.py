@@ -387,3 +387,18 @@ def test_pool_refreshes_credentials_after_a_rejected_login(pg: PgCluster, make_s
     finally:
         pool.close(timeout=5)
         su.execute("DROP ROLE IF EXISTS pooled")
+
+
+def test_ensure_schema_creates_the_idempotency_table_once(pg: PgCluster, su: Any) -> None:
+    from dbclient.retry import IDEMPOTENCY_TABLE, ensure_schema
+
+    su.execute("DROP DATABASE IF EXISTS ensure_schema_test")
+    su.execute("CREATE DATABASE ensure_schema_test OWNER app")
+    try:
+        with psycopg.connect(pg.conninfo(dbname="ensure_schema_test", user="app")) as conn:
+            ensure_schema(conn)
+            ensure_schema(conn)  # idempotent
+            tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+            assert tables == {IDEMPOTENCY_TABLE}  # the orders table is the handler's, not the library's
+    finally:
+        su.execute("DROP DATABASE IF EXISTS ensure_schema_test")
