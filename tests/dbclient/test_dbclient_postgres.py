@@ -402,3 +402,17 @@ def test_ensure_schema_creates_the_idempotency_table_once(pg: PgCluster, su: Any
             assert tables == {IDEMPOTENCY_TABLE}  # the orders table is the handler's, not the library's
     finally:
         su.execute("DROP DATABASE IF EXISTS ensure_schema_test")
+
+
+def test_read_only_after_failover_reconnects(pg: PgCluster, make_settings: Any, table: str, su: Any) -> None:
+    # A kept connection that now points at a read-only server (a demoted primary) gets 25006 on write.
+    source = SingleConnection(lambda: connect(make_settings(pg)))
+    with source.connection() as conn:
+        conn.execute("SET SESSION default_transaction_read_only = on")
+        conn.commit()
+    retries: Retries = []
+    run_transaction(lambda c: c.execute(f"INSERT INTO {table} (v) VALUES ('w')"), connection_source=source,
+                    on_retry=recorder(retries))
+    assert [(state, kind) for _, state, kind in retries] == [("25006", ErrorClass.RECONNECT)]
+    assert source.opened == 2 and count(su, table) == 1
+    source.close()
