@@ -41,7 +41,9 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy components gate policies dbclient
+	$(VENV)/bin/mypy components gate dbclient policies/rules
+	$(VENV)/bin/mypy __main__.py
+	$(VENV)/bin/mypy policies/__main__.py
 
 bench: setup
 	$(PY) -m bench
