@@ -617,9 +617,12 @@ class AnalyzerClient:
 
 
 def _violations(
-    response: analyzer_pb2.AnalyzeResponse, default_urn: str, run: ProgramRun, info: PackInfo
+    response: analyzer_pb2.AnalyzeResponse,
+    default_urn: str,
+    run: ProgramRun,
+    info: PackInfo,
+    by_urn: Mapping[str, RegisteredResource],
 ) -> list[Violation]:
-    by_urn = run.by_urn()
     out = []
     for d in response.diagnostics:
         urn = d.urn or default_urn
@@ -651,11 +654,13 @@ def run_gate(run: ProgramRun, client: AnalyzerClient, raw_config: Mapping[str, A
     client.configure(resolved)
     t_config = time.perf_counter()
 
+    by_urn = run.by_urn()
     violations: list[Violation] = []
     for request, response in client.analyze(analyze_requests(run)):
-        violations.extend(_violations(response, request.urn, run, info))
+        if response.diagnostics:
+            violations.extend(_violations(response, request.urn, run, info, by_urn))
     t_resources = time.perf_counter()
-    violations.extend(_violations(client.analyze_stack(analyze_stack_request(run)), "", run, info))
+    violations.extend(_violations(client.analyze_stack(analyze_stack_request(run)), "", run, info, by_urn))
     t_stack = time.perf_counter()
 
     order = {r.urn: i for i, r in enumerate(run.resources)}

@@ -230,16 +230,35 @@ def config_value(config: Mapping[str, Any], schema: PolicyConfigSchema | None, k
 # --- Stack index -----------------------------------------------------------------------------------
 
 
-@dataclass
 class Res:
-    """One resource of the stack, with plain properties."""
+    """One resource of the stack.  Properties and property dependencies are converted on first use:
+    a stack policy reads the few resource types it judges, not all of a large stack."""
 
-    urn: str
-    type: str
-    name: str
-    props: dict[str, Any]
-    prop_deps: dict[str, list[str]]
-    parent: str | None = None
+    __slots__ = ("urn", "type", "name", "parent", "_raw_props", "_raw_deps", "_props", "_deps")
+
+    def __init__(self, urn: str, type_: str, name: str, raw_props: Any, raw_deps: Any, parent: str | None = None) -> None:
+        self.urn = urn
+        self.type = type_
+        self.name = name
+        self.parent = parent
+        self._raw_props = raw_props
+        self._raw_deps = raw_deps
+        self._props: dict[str, Any] | None = None
+        self._deps: dict[str, list[str]] | None = None
+
+    @property
+    def props(self) -> dict[str, Any]:
+        if self._props is None:
+            converted = plain(self._raw_props)
+            self._props = converted if isinstance(converted, dict) else {}
+        return self._props
+
+    @property
+    def prop_deps(self) -> dict[str, list[str]]:
+        if self._deps is None:
+            raw = self._raw_deps or {}
+            self._deps = {k: [d if isinstance(d, str) else d.urn for d in v] for k, v in raw.items()}
+        return self._deps
 
     @property
     def label(self) -> str:
@@ -259,9 +278,8 @@ class StackIndex:
     def build(cls, args: StackValidationArgs) -> StackIndex:
         resources = []
         for r in args.resources:
-            deps = {k: [d.urn for d in v] for k, v in (r.property_dependencies or {}).items()}
             parent = r.parent.urn if r.parent is not None else None
-            resources.append(Res(r.urn, r.resource_type, r.name, plain(r.props), deps, parent))
+            resources.append(Res(r.urn, r.resource_type, r.name, r.props, r.property_dependencies, parent))
         index = cls(resources)
         for res in resources:
             index.by_urn[res.urn] = res

@@ -202,27 +202,38 @@ def _check_actions(type_: str, name: str, props: Props, config: Config, report: 
 # --- Stack checks on alarms -----------------------------------------------------------------------------
 
 
-def _alarms_for(index: StackIndex, instance: Res, metric_name: str) -> list[Res]:
-    identifier = instance.props.get("identifier")
-    found = []
+def _instance_alarms(index: StackIndex, metric_name: str) -> dict[str, list[Res]]:
+    """AWS/RDS alarms on *metric_name* with a DBInstanceIdentifier, keyed by the instance URNs their
+    dimensions depend on and by the identifier value when it is known."""
+    keyed: dict[str, list[Res]] = {}
     for alarm in index.of_type(METRIC_ALARM):
         if alarm.props.get("namespace") != RDS_NAMESPACE or alarm.props.get("metricName") != metric_name:
             continue
         dims = alarm.props.get("dimensions")
-        dims = dims if isinstance(dims, dict) else {}
-        if "DBInstanceIdentifier" not in dims:
+        if not isinstance(dims, dict) or "DBInstanceIdentifier" not in dims:
             continue
-        value = dims["DBInstanceIdentifier"]
-        if instance.urn in alarm.deps("dimensions") or (isinstance(identifier, str) and value == identifier):
-            found.append(alarm)
-    return found
+        keys = set(alarm.deps("dimensions"))
+        if isinstance(dims["DBInstanceIdentifier"], str):
+            keys.add("id:" + dims["DBInstanceIdentifier"])
+        for key in keys:
+            keyed.setdefault(key, []).append(alarm)
+    return keyed
+
+
+def _alarms_for(keyed: dict[str, list[Res]], instance: Res) -> list[Res]:
+    found = {a.urn: a for a in keyed.get(instance.urn, [])}
+    identifier = instance.props.get("identifier")
+    if isinstance(identifier, str):
+        found.update({a.urn: a for a in keyed.get("id:" + identifier, [])})
+    return list(found.values())
 
 
 def _check_replica_lag(index: StackIndex, config: Config, report: ReportViolation) -> None:
+    keyed = _instance_alarms(index, "ReplicaLag")
     for inst in index.of_type(INSTANCE):
         if not is_replica(inst.props):
             continue
-        if _alarms_for(index, inst, "ReplicaLag"):
+        if _alarms_for(keyed, inst):
             continue
         report(
             f"{label(inst.type, inst.name)} is a read replica with no ReplicaLag alarm (namespace AWS/RDS, dimension "
@@ -251,9 +262,10 @@ def effective_max_connections(index: StackIndex, inst: Res) -> int | None:
 
 def _check_connections_threshold(index: StackIndex, config: Config, report: ReportViolation) -> None:
     percent = float(config["maxThresholdPercent"])
+    keyed = _instance_alarms(index, "DatabaseConnections")
     for inst in index.of_type(INSTANCE):
         max_connections = None
-        for alarm in _alarms_for(index, inst, "DatabaseConnections"):
+        for alarm in _alarms_for(keyed, inst):
             threshold = as_number(alarm.props.get("threshold"))
             if threshold is None:
                 continue
