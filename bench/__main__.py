@@ -66,7 +66,12 @@ def markdown(failover_doc: dict[str, Any] | None, storm_doc: dict[str, Any] | No
             f"Primary + synchronous standby (PostgreSQL 15) in two network namespaces, writer endpoint = a host name "
             f"moved at promotion; detection delay {cfg['detection_delay']:.0f} s; each run capped at {cfg['cap']:.0f} s "
             f"after the fault. Client outage = last acknowledged write before the fault to the first one after; "
-            f"server outage = fault to the first write accepted by the new primary.",
+            f"server outage = fault to the first write accepted by the new primary. "
+            f"`dbclient-direct` and `dbclient-pgbouncer` run with the drill's timeouts (operation_timeout "
+            f"{cfg['operation_timeout']} s, connect_timeout {cfg['connect_timeout']} s, tcp_user_timeout "
+            f"{cfg['tcp_user_timeout_ms']} ms, keepalives {cfg['keepalives_idle']}/{cfg['keepalives_interval']}/"
+            f"{cfg['keepalives_count']}, backoff cap {cfg['backoff_cap_s']} s, idempotency key per write); "
+            f"`dbclient-defaults` is dbclient direct with its shipped defaults, for comparison.",
             "",
             "| fault | client | client outage (s) | server outage (s) | difference (s) | lost acked writes | duplicates "
             "| errors surfaced | capped | dbclient target |",
@@ -83,6 +88,8 @@ def markdown(failover_doc: dict[str, Any] | None, storm_doc: dict[str, Any] | No
                 target = ""
                 if "meets_target" in c:
                     target = f"<= +{c['target_extra_s']:.0f} s: {'met' if c['meets_target'] else 'MISSED'}"
+                    if name == "dbclient-defaults":
+                        target = f"({'met' if c['meets_target'] else 'missed'}; shipped defaults, for comparison)"
                 lines.append(
                     f"| {run['fault']} | {name} | {outage} | {_f(c['server_outage_s'])} | "
                     f"{'n/a' if c['capped'] else _f(c['difference_s'])} | {c['lost_acked_writes']} | {c['duplicates']} | "

@@ -22,7 +22,9 @@ Clients, concurrently, each writing one row per write with a unique (client, seq
 
 * ``seed``               the seed's Step 4 ``DatabaseConnection.execute`` (psycopg2), verbatim;
 * ``dbclient-direct``    :func:`dbclient.retry.run_transaction` with an idempotency key, to the endpoint;
-* ``dbclient-pgbouncer`` the same through pgbouncer (transaction pooling, the RDS Proxy stand-in).
+* ``dbclient-pgbouncer`` the same through pgbouncer (transaction pooling, the RDS Proxy stand-in);
+* ``dbclient-defaults``  for comparison: dbclient direct with its shipped defaults (only ``sslmode``
+  changed: the local servers have no TLS), where the two above use the drill's tighter timeouts.
 
 Afterwards the new primary is queried: an acknowledged write missing there is
 *lost*; a (client, seq) present twice is a *duplicate*.
@@ -62,7 +64,7 @@ from bench.pgcluster import APP_PASSWORD, APP_USER, Pgbouncer, PgCluster, make_w
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 FAULTS = ("crash", "netloss", "hang")
-CLIENTS = ("seed", "dbclient-direct", "dbclient-pgbouncer")
+CLIENTS = ("seed", "dbclient-direct", "dbclient-pgbouncer", "dbclient-defaults")
 WRITER_HOST = "writer.rrds.internal"
 PRIVATE_MOUNTS_ENV = "RRDS_PRIVATE_MOUNTS"
 #: Extra client outage allowed over the server-side outage (issue 5's targets for dbclient).
@@ -268,14 +270,18 @@ class ClientThread(threading.Thread):
 class DbclientWriter:
     """``run_transaction`` with an idempotency key per write, one kept connection (the Lambda pattern)."""
 
-    def __init__(self, name: str, host: str, port: int, run_id: str, cfg: DrillConfig) -> None:
+    def __init__(self, name: str, host: str, port: int, run_id: str, cfg: DrillConfig, *, defaults: bool = False) -> None:
         from dbclient.connect import ConnectionSettings, connect
         from dbclient.retry import SingleConnection
 
         self.name = name
         self.run_id = run_id
         self.cfg = cfg
+        self.defaults = defaults
         self.settings = ConnectionSettings(
+            host=host, port=port, dbname=APP_USER, user=APP_USER, password=APP_PASSWORD, sslmode="disable",
+            application_name=f"drill-{name}",
+        ) if defaults else ConnectionSettings(
             host=host, port=port, dbname=APP_USER, user=APP_USER, password=APP_PASSWORD, sslmode="disable",
             connect_timeout=cfg.connect_timeout, operation_timeout=cfg.operation_timeout,
             tcp_user_timeout_ms=cfg.tcp_user_timeout_ms, keepalives_idle=cfg.keepalives_idle,
@@ -294,7 +300,11 @@ class DbclientWriter:
         def insert(conn: psycopg.Connection[Any]) -> None:
             conn.execute(INSERT_WRITE, (self.name, seq, client_ts))
 
-        run_transaction(insert, connection_source=self.source, idempotency_key=f"{self.run_id}:{self.name}:{seq}",
+        key = f"{self.run_id}:{self.name}:{seq}"
+        if self.defaults:
+            run_transaction(insert, connection_source=self.source, idempotency_key=key, on_retry=count_retry)
+            return
+        run_transaction(insert, connection_source=self.source, idempotency_key=key,
                         deadline_s=self.cfg.txn_deadline_s, max_attempts=self.cfg.txn_max_attempts,
                         backoff=Backoff(cap=self.cfg.backoff_cap_s), on_retry=count_retry)
 
@@ -398,6 +408,8 @@ class Drill:
         factories: dict[str, Callable[[], Any]] = {
             "seed": seed,
             "dbclient-direct": lambda: DbclientWriter("dbclient-direct", endpoint.host, port, self.run_id, self.cfg),
+            "dbclient-defaults": lambda: DbclientWriter("dbclient-defaults", endpoint.host, port, self.run_id, self.cfg,
+                                                        defaults=True),
         }
         if self.bouncer is not None:
             bouncer = self.bouncer
@@ -483,8 +495,9 @@ class Drill:
             stop.set()
             self.events["stopped"] = time.monotonic()
             self._release_stuck_clients()
+            join_until = time.monotonic() + 20
             for thread in threads:
-                thread.join(timeout=20)
+                thread.join(timeout=max(0.1, join_until - time.monotonic()))
             stuck = [t.log.name for t in threads if t.is_alive()]
             if stuck:
                 self.notes.append(f"client threads still blocked at the end (abandoned): {', '.join(stuck)}")
@@ -528,9 +541,12 @@ class Drill:
         assert self.primary is not None
         with contextlib.suppress(Exception):
             self.primary.cluster.kill()
-        if self.fault == "netloss" and self.net is not None:
+        if self.net is not None:
             with contextlib.suppress(Exception):
-                self.net.set_links("a", up=True)
+                self.net.abort_sockets("a")  # a client still waiting on the old primary gets an error now
+            if self.fault == "netloss":
+                with contextlib.suppress(Exception):
+                    self.net.set_links("a", up=True)
 
     def _stored_writes(self) -> dict[tuple[str, int], int]:
         assert self.standby is not None
@@ -597,7 +613,8 @@ class Drill:
                 "duplicate_seqs": dups[:20],
                 "committed_but_not_acked": len(unacked_committed),
                 "errors_surfaced": len(errors),
-                "internal_retries": getattr(thread.writer, "retries", None),
+                # run_transaction's on_retry calls (a lost COMMIT resolved through the idempotency key is not one).
+                "on_retry_calls": getattr(thread.writer, "retries", None),
                 "error_kinds": error_kinds,
                 "error_samples": samples,
                 "timeline_per_100ms": _bins([t - t0 for t in ack_times], ev["setup_done"] - t0, end - t0),
@@ -624,6 +641,9 @@ class Drill:
         }
 
     def teardown(self) -> None:
+        if isinstance(self.endpoint, HostsEndpoint):
+            # A client thread still retrying must not follow the name to an address about to disappear.
+            self.endpoint.point_to("127.0.0.1", 0)
         if self.bouncer is not None:
             with contextlib.suppress(Exception):
                 self.bouncer.destroy()
@@ -663,7 +683,7 @@ def _bins(times: Sequence[float], start: float, end: float) -> list[int]:
 
 # --- picture --------------------------------------------------------------------------------------------
 
-COLORS = {"seed": "#d62728", "dbclient-direct": "#1f77b4", "dbclient-pgbouncer": "#2ca02c"}
+COLORS = {"seed": "#d62728", "dbclient-direct": "#1f77b4", "dbclient-pgbouncer": "#2ca02c", "dbclient-defaults": "#9467bd"}
 
 
 def plot_failover(document: dict[str, Any], path: Path) -> None:

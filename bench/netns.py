@@ -209,6 +209,9 @@ class Topology:
         if not self.created:
             return
         for zone in "ab":
+            with contextlib.suppress(Exception):
+                self.abort_sockets(zone)
+        for zone in "ab":
             _ip("netns", "del", self.ns[zone], check=False)
             _ip("link", "del", self.root_if[zone], check=False)
         self.created = False
@@ -228,6 +231,14 @@ class Topology:
         if check and result.returncode != 0:
             raise NetnsError(f"{' '.join(cmd)} in {self.ns[zone]} failed: {result.stderr.strip()}")
         return result
+
+    def abort_sockets(self, zone: str) -> None:
+        """Abort every TCP socket of the root namespace to *zone*'s server (``ss -K``, as on a timeout).
+
+        Run before the namespaces go: a socket still retransmitting to an address
+        whose route has disappeared would send its packets to the default route.
+        """
+        subprocess.run(["ss", "-K", "dst", self.server_ip(zone)], capture_output=True, text=True, timeout=20)
 
     def set_links(self, zone: str, up: bool) -> None:
         """Take every link of *zone* down (network loss: packets vanish, no reset) or back up."""

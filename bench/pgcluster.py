@@ -71,6 +71,15 @@ def make_workdir(prefix: str = "rrds-pg-") -> Path:
     return path
 
 
+def _is_zombie(pid: int) -> bool:
+    """A killed server whose parent (init, after pg_ctl daemonized it) has not reaped it yet is not running."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+
+
 def binaries_available() -> bool:
     return (PG_BIN / "postgres").exists() and (os.geteuid() != 0 or shutil.which("runuser") is not None)
 
@@ -228,7 +237,7 @@ class PgCluster:
             os.kill(pid, 0)
         except ProcessLookupError:
             return False
-        return True
+        return not _is_zombie(pid)
 
     def server_pids(self) -> list[int]:
         """The postmaster and all its children (backends, walwriter, …)."""
