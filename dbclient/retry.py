@@ -47,6 +47,7 @@ import logging
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -459,6 +460,10 @@ def _resolve_commit(
             sleep(delay)
 
 
+#: Readers that failed recently -> monotonic time until which they are skipped.
+_reader_cooldown: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+
 def run_read(
     fn: Callable[[psycopg.Connection[Any]], T],
     *,
@@ -466,30 +471,50 @@ def run_read(
     writer: Source,
     deadline_s: float = 10.0,
     max_attempts: int = 3,
+    reader_cooldown_s: float = 30.0,
     **kwargs: Any,
 ) -> T:
     """Run a read-only ``fn`` on the first reader that works, falling back to the writer.
 
-    Each reader gets one attempt (a reader that is down is skipped, not waited for);
-    the writer then gets the rest of the budget with normal retries.  Errors of class
+    Each reader gets one attempt within half the remaining budget; a reader that
+    fails is then skipped for *reader_cooldown_s* seconds, so a reader that is down
+    (or unreachable: a connect timeout) costs one slow call, not one per request.
+    The writer gets the rest of the budget with normal retries.  Errors of class
     ``NEVER`` (a bug in the query) are raised at once, without trying other endpoints.
     """
     deadline = time.monotonic() + deadline_s
     for reader in readers:
-        remaining = deadline - time.monotonic()
+        now = time.monotonic()
+        remaining = deadline - now
         if remaining <= 0:
             break
+        if _cooling_down(reader, now):
+            continue
         try:
             return run_transaction(fn, connection_source=reader, deadline_s=remaining / 2, max_attempts=1, **kwargs)
         except RetriesExhausted as exc:
-            logger.warning("reader failed (%s); trying the next endpoint", type(exc.last).__name__)
+            failure: BaseException = exc.last
         except psycopg.Error as exc:
             if classify(exc) is ErrorClass.NEVER:
                 raise
-            logger.warning("reader failed (%s); trying the next endpoint", type(exc).__name__)
+            failure = exc
+        _cool_down(reader, time.monotonic() + reader_cooldown_s)
+        logger.warning("reader failed (%s); skipping it for %.0f s", type(failure).__name__, reader_cooldown_s)
     return run_transaction(
         fn, connection_source=writer, deadline_s=max(0.0, deadline - time.monotonic()), max_attempts=max_attempts, **kwargs
     )
+
+
+def _cooling_down(reader: Source, now: float) -> bool:
+    try:
+        return _reader_cooldown.get(reader, 0.0) > now
+    except TypeError:  # not weak-referenceable: no cooldown
+        return False
+
+
+def _cool_down(reader: Source, until: float) -> None:
+    with contextlib.suppress(TypeError):
+        _reader_cooldown[reader] = until
 
 
 def ensure_schema(conn: psycopg.Connection[Any]) -> None:

@@ -305,10 +305,16 @@ def _other_certificate(tmp_path: Any) -> str:
 def test_reads_fall_back_from_a_dead_reader_to_the_writer(pg: PgCluster, make_settings: Any) -> None:
     from bench.pgcluster import free_port
 
-    dead_reader = make_settings(pg, port=free_port(), target_session_attrs="any")
+    dead_settings = make_settings(pg, port=free_port(), target_session_attrs="any")
+    dead_reader = SingleConnection(lambda: connect(dead_settings))
     writer = SingleConnection(lambda: connect(make_settings(pg)))
-    value = run_read(lambda c: scalar(c, "SELECT 7"), readers=[lambda: connect(dead_reader)], writer=writer)
+    value = run_read(lambda c: scalar(c, "SELECT 7"), readers=[dead_reader], writer=writer)
     assert value == 7
+    # the dead reader is now skipped (cooldown): the next read goes straight to the writer
+    original_factory = dead_reader._factory
+    dead_reader._factory = lambda: pytest.fail("a reader in cooldown must not be tried")  # type: ignore[assignment]
+    assert run_read(lambda c: scalar(c, "SELECT 9"), readers=[dead_reader], writer=writer) == 9
+    dead_reader._factory = original_factory
     live_reader = SingleConnection(lambda: connect(make_settings(pg, target_session_attrs="any")))
     assert run_read(lambda c: scalar(c, "SELECT 8"), readers=[live_reader], writer=writer) == 8
     assert writer.opened == 1 and live_reader.opened == 1
