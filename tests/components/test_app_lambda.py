@@ -10,6 +10,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import pulumi
 import pytest
 
 from components.app_lambda import HANDLER, VPC_ACCESS_POLICY_ARN, OrderLookupFunction, OrderLookupFunctionArgs, code_archive
@@ -128,3 +129,26 @@ def test_layer_builds_and_psycopg_imports_from_it() -> None:
     for key in ("psycopg", "pool", "binary"):
         assert Path(found[key]).resolve().is_relative_to(layer_python.resolve()), found
     assert found["impl"] == "binary" and found["libpq"] >= 150000
+
+
+def test_shipped_code_runs_on_the_layer_alone(tmp_path: Path) -> None:
+    """The function's code archive plus the layer, and nothing else, import and answer a bad request."""
+    layer_python = build_layer().parent / "layer" / "python"
+    task = tmp_path / "task"  # stands in for /var/task
+    for name, asset in code_archive().assets.items():
+        assert isinstance(asset, pulumi.FileAsset)
+        target = task / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(Path(asset.path).read_bytes())
+    probe = (
+        "import json, sys; import dbclient.lambda_handler as h;"
+        "assert not any(m.startswith('components') for m in sys.modules), 'imports project code not shipped';"
+        "print(json.dumps(h.handler({'order_id': 'x'}, None)))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "DB_", "AWS_LAMBDA"))}
+    env.update(PYTHONPATH=f"{task}:{layer_python}", PSYCOPG_IMPL="binary")
+    result = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True, text=True, env=env, timeout=60,
+                            cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    response = json.loads(result.stdout)
+    assert response["statusCode"] == 400 and "order_id" in json.loads(response["body"])["message"]
