@@ -689,7 +689,7 @@ COLORS = {"seed": "#d62728", "dbclient-direct": "#1f77b4", "dbclient-pgbouncer":
 def plot_failover(document: dict[str, Any], path: Path) -> None:
     """Acknowledged writes per 100 ms: one panel per client (rows) and fault (columns).
 
-    Marked: the fault (t = 0), the promotion, and the server-side outage (shaded).
+    Marked: the fault (t = 0), the start of the promotion, and the server-side outage (shaded).
     The x range of a column runs to a few seconds after the last client that
     recovered; a client that did not recover before the cap is labelled so.
     """
@@ -717,8 +717,8 @@ def plot_failover(document: dict[str, Any], path: Path) -> None:
             if first is not None:
                 ax.axvspan(0, first, color="grey", alpha=0.15, lw=0)
             ax.axvline(0, color="black", linestyle="--", linewidth=1)
-            if ev.get("promoted") is not None:
-                ax.axvline(ev["promoted"], color="purple", linestyle=":", linewidth=1.3)
+            if ev.get("promote_start") is not None:
+                ax.axvline(ev["promote_start"], color="purple", linestyle=":", linewidth=1.3)
             if c is not None:
                 counts = c["timeline_per_100ms"]
                 xs = [start + (i + 0.5) * BIN_S for i in range(len(counts))]
@@ -743,7 +743,7 @@ def plot_failover(document: dict[str, Any], path: Path) -> None:
                 ax.set_xlabel("seconds since the fault")
     handles = [
         plt.Line2D([], [], color="black", linestyle="--", label="fault"),
-        plt.Line2D([], [], color="purple", linestyle=":", label="standby promoted"),
+        plt.Line2D([], [], color="purple", linestyle=":", label="promotion starts (after the detection delay)"),
         plt.Rectangle((0, 0), 1, 1, color="grey", alpha=0.15, label="server-side outage (fault to first write on new primary)"),
     ]
     fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8.5, frameon=False)
