@@ -17,6 +17,7 @@ import argparse
 import importlib
 import importlib.util
 import inspect
+import json
 import sys
 import time
 import traceback
@@ -29,8 +30,8 @@ from bench import failover, storm
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
-def run_gate(say: Any = print) -> dict[str, Any]:
-    """Call ``bench.gate.main`` if that module exists (another engineer owns it)."""
+def run_gate(out: Path, say: Any = print) -> dict[str, Any]:
+    """Call ``bench.gate.main`` if that module exists (another engineer owns it), writing *out*."""
     if importlib.util.find_spec("bench.gate") is None:
         say("[gate] bench/gate.py is not present: gate timing not run")
         return {"status": "not run: bench/gate.py is not present"}
@@ -41,7 +42,7 @@ def run_gate(say: Any = print) -> dict[str, Any]:
     saved = sys.argv
     try:
         if inspect.signature(main).parameters:
-            code = main([])
+            code = main(["--out", str(out)])
         else:
             sys.argv = ["python -m bench.gate"]
             code = main()
@@ -49,14 +50,15 @@ def run_gate(say: Any = print) -> dict[str, Any]:
         code = exc.code
     finally:
         sys.argv = saved
-    return {"status": "ran", "exit_code": code}
+    return {"status": "ran", "exit_code": code, "results": str(out)}
 
 
 def _f(value: float | None, digits: int = 1) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def markdown(failover_doc: dict[str, Any] | None, storm_doc: dict[str, Any] | None, total_s: float | None) -> str:
+def markdown(failover_doc: dict[str, Any] | None, storm_doc: dict[str, Any] | None, total_s: float | None,
+             gate_doc: dict[str, Any] | None = None) -> str:
     lines = ["## Results", ""]
     if failover_doc:
         cfg = failover_doc["config"]
@@ -134,6 +136,22 @@ def markdown(failover_doc: dict[str, Any] | None, storm_doc: dict[str, Any] | No
                     cells.append("n/a" if value is None else fmt.format(value))
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
+    if gate_doc and isinstance(gate_doc.get("results"), list):
+        lines += [
+            "### Gate timing",
+            "",
+            "Medians of several runs (`bench/gate.py`): the gate cold (pack start to verdict), the analysis on a running "
+            "pack, and the Pulumi program under mocks.",
+            "",
+            "| stack | resources | gate, cold (s) | analysis (s) | program (s) | target |",
+            "| --- | ---: | ---: | ---: | ---: | --- |",
+        ]
+        for row in gate_doc["results"]:
+            target = "" if row.get("target_s") is None else (
+                f"< {row['target_s']:.0f} s: {'met' if row.get('within_target') else 'MISSED'}")
+            lines.append(f"| {row.get('target')} | {row.get('resources')} | {_f(row.get('gate_s'), 2)} | "
+                         f"{_f(row.get('analysis_s'), 2)} | {_f(row.get('program_s'), 2)} | {target} |")
+        lines.append("")
     if total_s is not None:
         lines += [f"`make bench` wall time for this run: {total_s / 60:.1f} min.", ""]
     return "\n".join(lines)
@@ -189,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "gate" not in skip:
         t = time.monotonic()
         try:
-            summary["gate"] = run_gate()
+            summary["gate"] = run_gate(results / "gate.json")
         except Exception as exc:
             traceback.print_exc()
             summary["gate"] = {"status": f"failed: {type(exc).__name__}: {exc}"}
@@ -199,7 +217,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary["total_s"] = round(total, 1)
     summary["generated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     failover.write_json(results / "bench.json", summary)
-    text = markdown(failover_doc, storm_doc, total)
+    gate_doc = None
+    if summary.get("gate", {}).get("status") == "ran" and (results / "gate.json").exists():
+        gate_doc = json.loads((results / "gate.json").read_text())
+    text = markdown(failover_doc, storm_doc, total, gate_doc)
     (results / "RESULTS.md").write_text(text + "\n")
     print(text)
     print(f"[bench] done in {total / 60:.1f} min; results in {results}")
