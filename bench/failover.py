@@ -39,12 +39,14 @@ Usage: ``python -m bench.failover [--faults crash,netloss,hang] [--cap 180] [--p
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
 import logging
 import os
 import platform
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -140,7 +142,9 @@ class HostsEndpoint:
         original = Path("/etc/hosts").read_text()
         if not original.endswith("\n"):
             original += "\n"
-        path = Path(make_workdir("rrds-hosts-")) / "hosts"
+        workdir = make_workdir("rrds-hosts-")
+        atexit.register(shutil.rmtree, workdir, True)  # the bind mount ends with our mount namespace
+        path = workdir / "hosts"
         head = original + "# resilient-rds failover drill (private mount namespace)\n"
         path.write_text(head + f"{'127.0.0.1':<15} {WRITER_HOST}\n")
         path.chmod(0o644)
@@ -501,8 +505,12 @@ class Drill:
             stuck = [t.log.name for t in threads if t.is_alive()]
             if stuck:
                 self.notes.append(f"client threads still blocked at the end (abandoned): {', '.join(stuck)}")
+            # What each client had acknowledged before we look at the new primary (a thread left blocked could
+            # still acknowledge a write after the query, which must not count as lost).
+            logs = [(ClientLog(t.log.name, list(t.log.acks), list(t.log.errors), t.log.attempted), t.writer)
+                    for t in threads]
             stored = self._stored_writes()
-            result = self._figures(threads, stored, capped)
+            result = self._figures(logs, stored, capped)
         except Exception as exc:
             stop.set()
             result = {"fault": self.fault, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
@@ -555,7 +563,7 @@ class Drill:
             rows = conn.execute("SELECT client, seq, count(*) FROM writes GROUP BY client, seq").fetchall()
         return {(client, seq): count for client, seq, count in rows}
 
-    def _figures(self, threads: list[ClientThread], stored: dict[tuple[str, int], int],
+    def _figures(self, logs: list[tuple[ClientLog, Any]], stored: dict[tuple[str, int], int],
                  capped: dict[str, bool]) -> dict[str, Any]:
         ev = self.events
         t0 = ev["fault"]
@@ -563,8 +571,7 @@ class Drill:
         server_outage = first_write - t0 if first_write is not None else None
         end = ev["stopped"]
         clients = {}
-        for thread in threads:
-            log = thread.log
+        for log, writer in logs:
             # Acknowledgements that arrive after the stop (a released, capped client finishing) do not count.
             ack_times = [t for _, t in log.acks if t <= end]
             # The old primary can still deliver acknowledgements already in flight when the fault hits, and the
@@ -614,7 +621,7 @@ class Drill:
                 "committed_but_not_acked": len(unacked_committed),
                 "errors_surfaced": len(errors),
                 # run_transaction's on_retry calls (a lost COMMIT resolved through the idempotency key is not one).
-                "on_retry_calls": getattr(thread.writer, "retries", None),
+                "on_retry_calls": getattr(writer, "retries", None),
                 "error_kinds": error_kinds,
                 "error_samples": samples,
                 "timeline_per_100ms": _bins([t - t0 for t in ack_times], ev["setup_done"] - t0, end - t0),
@@ -654,8 +661,6 @@ class Drill:
         if self.endpoint is not None:
             self.endpoint.close()
         if self.primary is not None:
-            import shutil
-
             shutil.rmtree(self.primary.cluster.workdir, ignore_errors=True)
         if self.net is not None:
             self.net.destroy()
