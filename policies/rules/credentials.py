@@ -252,17 +252,24 @@ def _check_iam_auth(index: StackIndex, config: Config, report: ReportViolation) 
         if link.proxy is None or link.instance is None:
             continue
         auths = [a for a in as_list(link.proxy.props.get("auths")) if isinstance(a, dict)]
-        if not any(a.get("iamAuth") == "REQUIRED" for a in auths):
+        end_to_end = link.proxy.props.get("defaultAuthScheme") == "IAM_AUTH"
+        if not end_to_end and not any(a.get("iamAuth") == "REQUIRED" for a in auths):
             continue
         enabled = link.instance.props.get("iamDatabaseAuthenticationEnabled")
         if is_unknown(enabled) or as_bool(enabled):
             continue
+        why = (
+            "With defaultAuthScheme IAM_AUTH the proxy itself signs in to the database with IAM, so every "
+            "connection fails"
+            if end_to_end
+            else "Clients then hold IAM identities the database does not accept, so the documented break-glass path "
+            "(IAM tokens straight to the instance endpoint during a proxy incident) fails and two credential "
+            "models must be kept in step"
+        )
         report(
             f"{label(link.proxy.type, link.proxy.name)} requires IAM authentication but its target "
             f"{label(link.instance.type, link.instance.name)} has iamDatabaseAuthenticationEnabled "
-            f"{'unset' if enabled is None else 'false'}. Clients then depend on two different credential paths "
-            "and cannot fall back to the instance endpoint with IAM tokens during a proxy incident; set "
-            "iamDatabaseAuthenticationEnabled = true.",
+            f"{'unset' if enabled is None else 'false'}. {why}; set iamDatabaseAuthenticationEnabled = true.",
             link.instance.urn,
         )
 

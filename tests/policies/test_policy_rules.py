@@ -147,6 +147,10 @@ CASES: list[tuple[str, str, Callable[[], None], Callable[[], None]]] = [
                  proxy={"auths": [aws.rds.ProxyAuthArgs(auth_scheme="SECRETS", iam_auth="DISABLED",
                                                          secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:x")]},
                  role_policy=_managed("arn:aws:iam::aws:policy/SecretsManagerReadWrite"))),
+    ("proxy-iam-auth-requires-db-iam-auth", "end_to_end_iam",
+     clean_setup(primary={"iam_database_authentication_enabled": None},
+                 proxy={"default_auth_scheme": "IAM_AUTH", "auths": None}, role_policy=None),
+     clean_setup(proxy={"default_auth_scheme": "IAM_AUTH", "auths": None}, role_policy=None)),
     ("proxy-require-tls", "off", clean_setup(proxy={"require_tls": False}), CLEAN),
     ("proxy-require-tls", "unset", clean_setup(proxy={"require_tls": None}), CLEAN),
     ("proxy-debug-logging-off", "on", clean_setup(proxy={"debug_logging": True}), clean_setup(proxy={"debug_logging": False})),
@@ -366,7 +370,7 @@ def test_role_policy_with_known_arns_is_verified():
 
 def test_unrelated_resources_are_ignored():
     def program() -> None:
-        aws.s3.Bucket("logs")
+        aws.sqs.Queue("jobs")
         aws.cloudwatch.MetricAlarm("queue-depth", namespace="AWS/SQS", metric_name="ApproximateNumberOfMessagesVisible",
                                    comparison_operator="GreaterThanThreshold", evaluation_periods=1, threshold=10,
                                    period=60, statistic="Sum")
