@@ -12,6 +12,7 @@ from policy_harness import CONFIG_DIR, ROOT, SEED, env_config
 
 from gate.__main__ import main
 from gate.analyzer import PolicyConfigInvalid, PolicyGate, PolicyPackProcess, PolicyPackStartFailure, resolve_config
+from gate.program import run_program
 
 # --- Config validation (through GetAnalyzerInfo's schemas) --------------------------------------------------
 
@@ -144,3 +145,21 @@ def test_pack_that_fails_to_start_is_reported_and_reaped(tmp_path: Path):
     with pytest.raises(PolicyPackStartFailure, match="broken pack: missing dependency"):
         process.start()
     assert process.proc is None
+
+
+# --- Requests: what the pack receives ----------------------------------------------------------------------
+
+
+def test_requests_carry_parents_and_property_dependencies():
+    from gate.analyzer import analyze_requests, analyze_stack_request
+
+    run = run_program(ROOT, "prod")
+    stack = analyze_stack_request(run)
+    assert len(stack.resources) == len(run.resources) == len(analyze_requests(run))
+    by_name = {r.name: r for r in stack.resources}
+    rule = by_name["network-database-ingress-from-proxy"]
+    assert rule.type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+    assert rule.parent.endswith("::network") and rule.options.parent == rule.parent
+    assert list(rule.propertyDependencies["referencedSecurityGroupId"].urns) == [by_name["network-proxy-security-group"].urn]
+    # unknown during preview, in the engine's wire form
+    assert rule.properties["securityGroupId"] == "04da6b54-80e4-46f7-96ec-b56ff0331ba9"

@@ -386,3 +386,41 @@ def test_mysql_parameter_groups_are_not_judged_as_postgres():
                                parameters=[{"name": "max_connections", "value": "500", "apply_method": "immediate"}])
 
     assert check(program).violations == []
+
+
+def test_unknown_values_neither_crash_nor_guess():
+    """Every judged value computed from an output that is unknown during preview: no violation, no
+    "can't run policy" diagnostic (``check`` asserts that), and no crash."""
+
+    def program() -> None:
+        key = aws.kms.Key("key")
+
+        def later(value: Any) -> Any:
+            return key.arn.apply(lambda _: value)
+
+        sg = aws.ec2.SecurityGroup("db", vpc_id="vpc-0a1b2c3d4e5f67890")
+        pg = aws.rds.ParameterGroup("pg", family="postgres15", parameters=[
+            {"name": "max_connections", "value": later("100000"), "apply_method": later("immediate")},
+            {"name": "shared_buffers", "value": later("{DBInstanceClassMemory/4}"), "apply_method": "pending-reboot"},
+            {"name": "work_mem", "value": later("999999")},
+        ])
+        db = aws.rds.Instance(
+            "db", instance_class=later("db.r6g.large"), engine="postgres", username=later("admin"), password="x" * 16,
+            allocated_storage=20, multi_az=later(False), publicly_accessible=later(True), storage_encrypted=later(False),
+            deletion_protection=later(False), backup_retention_period=later(0), skip_final_snapshot=later(True),
+            parameter_group_name=pg.name, vpc_security_group_ids=[sg.id],
+        )
+        aws.vpc.SecurityGroupIngressRule("db-from-somewhere", security_group_id=sg.id, cidr_ipv4=later("0.0.0.0/0"),
+                                         ip_protocol="tcp", from_port=5432, to_port=5432)
+        proxy = aws.rds.Proxy("proxy", engine_family="POSTGRESQL", role_arn=later("arn:aws:iam::1:role/x"),
+                              require_tls=later(False), vpc_subnet_ids=["subnet-0a1b2c3d4e5f60001"])
+        aws.rds.ProxyDefaultTargetGroup("pool", db_proxy_name=proxy.name, connection_pool_config={
+            "connection_borrow_timeout": later(900), "max_connections_percent": later(100),
+            "session_pinning_filters": later(["EXCLUDE_VARIABLE_SETS"])})
+        aws.cloudwatch.MetricAlarm("conn", namespace=later("AWS/RDS/Proxy"), metric_name="DatabaseConnections",
+                                   dimensions={"DBInstanceIdentifier": db.identifier}, threshold=later(99999),
+                                   comparison_operator="GreaterThanThreshold", evaluation_periods=1, period=60,
+                                   statistic="Average", alarm_actions=later(["arn:aws:sns:us-east-1:1:x"]))
+
+    result = check(program)
+    assert result.violations == [], "\n".join(f"{v.policy}: {v.message}" for v in result.violations)
