@@ -11,6 +11,7 @@ dependencies (which resource a property was computed from) rather than guess.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,13 @@ from pulumi_policy.proxy import (
     UNKNOWN_OBJECT_VALUE,
     UNKNOWN_STRING_VALUE,
 )
+
+try:
+    # The memory table and RDS formulas, shared with the program (the pack's __main__.py puts the
+    # repository root on sys.path).
+    from components import sizing
+except ModuleNotFoundError:  # a pack published alone: components/sizing.py copied next to __main__.py
+    sizing = importlib.import_module("sizing")
 
 # --- Type tokens (pulumi-aws v6/v7) ------------------------------------------------------------
 

@@ -8,8 +8,6 @@ from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, ReportViolation, Severity
 
-from components import sizing
-
 from .common import (
     INSTANCE,
     METRIC_ALARM,
@@ -27,6 +25,7 @@ from .common import (
     parameter_group_of,
     parameters_of,
     resource_policy,
+    sizing,
     stack_policy,
 )
 

@@ -10,8 +10,6 @@ from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, ReportViolation, Severity
 
-from components import sizing
-
 from .common import (
     INSTANCE,
     PARAMETER_GROUP,
@@ -27,6 +25,7 @@ from .common import (
     parameters_of,
     proxy_links,
     resource_policy,
+    sizing,
     stack_policy,
 )
 

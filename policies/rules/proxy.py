@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pulumi_policy import PolicyConfigSchema, ReportViolation, Severity
 
-from components import sizing
-
 from .common import (
     INSTANCE,
     PROXY,
@@ -27,6 +25,7 @@ from .common import (
     proxy_links,
     proxy_of,
     resource_policy,
+    sizing,
     stack_policy,
 )
 
