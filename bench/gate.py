@@ -111,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpus": _cpus(),
+        "load_average_1m": round(_load(), 2),
         "results": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -126,6 +127,15 @@ def _line(row: dict[str, Any]) -> str:
         f"warm pack {row['analysis_s']:.2f} s  program under mocks {row['program_s']:.2f} s  "
         f"[{row['mandatory_violations']} mandatory, {row['advisory_violations']} advisory]"
     )
+
+
+def _load() -> float:
+    import os
+
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
 
 
 def _cpus() -> int | None:

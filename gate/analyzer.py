@@ -559,9 +559,9 @@ class AnalyzerClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def handshake(self, program_dir: Path | str | None = None) -> bool:
+    def handshake(self, pack_dir: Path | str = DEFAULT_PACK_DIR, program_dir: Path | str | None = None) -> bool:
         """Call ``Handshake``; False when the pack does not implement it (pulumi_policy <= 1.x)."""
-        request = analyzer_pb2.AnalyzerHandshakeRequest(engine_address="", root_directory=str(DEFAULT_PACK_DIR))
+        request = analyzer_pb2.AnalyzerHandshakeRequest(engine_address="", root_directory=str(pack_dir))
         if program_dir is not None:
             request.program_directory = str(program_dir)
         try:
@@ -699,7 +699,7 @@ class PolicyGate:
         try:
             port = self.process.start()
             self.client = AnalyzerClient(port, concurrency=self.concurrency)
-            self.client.handshake()
+            self.client.handshake(self.pack_dir)
             self.client.pin_version(_pack_yaml_version(self.pack_dir))
         except BaseException:
             self.stop()
