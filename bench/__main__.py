@@ -50,7 +50,7 @@ def run_gate(out: Path, say: Any = print) -> dict[str, Any]:
         code = exc.code
     finally:
         sys.argv = saved
-    return {"status": "ran", "exit_code": code, "results": str(out)}
+    return {"status": "ran", "exit_code": code, "results": out.name}
 
 
 def _f(value: float | None, digits: int = 1) -> str:
