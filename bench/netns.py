@@ -84,8 +84,8 @@ def sweep_stale() -> list[str]:
     return removed
 
 
-def _used_networks() -> list[ipaddress.IPv4Network]:
-    nets = []
+def _used_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
     for line in _ip("-4", "route", "show", "table", "all", check=False).stdout.splitlines():
         word = line.split()[0] if line.split() else ""
         if word in ("local", "broadcast", "unreachable", "blackhole", "prohibit"):
@@ -105,7 +105,7 @@ def pick_subnet() -> ipaddress.IPv4Network:
     used = _used_networks()
     rng = random.Random(secrets.randbits(32))
     for _ in range(200):
-        net = ipaddress.ip_network(f"10.{rng.randint(200, 249)}.{rng.randint(0, 255)}.0/24")
+        net = ipaddress.IPv4Network(f"10.{rng.randint(200, 249)}.{rng.randint(0, 255)}.0/24")
         if not any(net.overlaps(u) for u in used if u.prefixlen > 0):
             return net
     raise NetnsError("no free 10.200-249.x.0/24 subnet found")
