@@ -1,5 +1,11 @@
 """Network: the database is reachable only through RDS Proxy, never from a CIDR, never publicly.
 
+One exception is the platform's, not ours: RDS Proxy cannot target a read replica of
+an RDS instance, so readers connect to replicas directly.  Ingress from a security
+group into a group attached *only* to read replicas (``replicateSourceDb`` set) is
+that read path and allowed; a group that a primary (or a cluster) shares still
+admits proxies only, and CIDR ingress is refused on every database group.
+
 Ingress to a security group is written in three ways, and all three are read here:
 
 * inline ``ingress`` blocks of ``aws.ec2.SecurityGroup``;
@@ -36,6 +42,7 @@ from .common import (
     as_list,
     as_number,
     engine_of,
+    is_replica,
     is_unknown,
     label,
     resource_policy,
@@ -246,14 +253,32 @@ def _db_ports(dbs: list[Res]) -> list[int]:
 # --- rds-ingress-only-from-proxy -------------------------------------------------------------------
 
 
+def _replicas_only(dbs: list[Res]) -> bool:
+    """Every database using the group is a read replica of an instance (no primary, no cluster)."""
+    return all(db.type == INSTANCE and is_replica(db.props) for db in dbs)
+
+
+def _shared_hint(dbs: list[Res]) -> str:
+    if any(db.type == INSTANCE and is_replica(db.props) for db in dbs):
+        return (
+            " Read replicas may admit the application tier directly (no RDS Proxy can front them), but only "
+            "in a security group of their own: this one is shared with a primary, so give the replicas a "
+            "separate group."
+        )
+    return ""
+
+
 def _check_ingress_from_proxy(index: StackIndex, config: Config, report: ReportViolation) -> None:
     view = network_view(index)
     allowed_ids = set(config.get("allowedSourceSecurityGroupIds") or [])
     seen: set[tuple[str, str]] = set()
     for rule in view.ingress:
         dbs = view.db_groups.get(rule.target.urn)
-        if not dbs:
+        if not dbs or _replicas_only(dbs):
+            # A replica-only group admitting security groups is the read path RDS leaves us (CIDR
+            # ingress into it is rds-no-cidr-ingress's business).
             continue
+        hint = _shared_hint(dbs)
         where = (
             f"inline ingress of {rule.target.label}"
             if rule.declared_by is rule.target
@@ -267,7 +292,7 @@ def _check_ingress_from_proxy(index: StackIndex, config: Config, report: ReportV
                 f"{where} lets {source.label}, which is attached to no RDS Proxy, reach the database security group "
                 f"of {_db_names(dbs)}. Clients that bypass the proxy open their own connections, exhaust "
                 "max_connections and see the full failover time; allow ingress to the database only from the "
-                "proxy's security group and let applications connect to the proxy endpoint.",
+                f"proxy's security group and let applications connect to the proxy endpoint.{hint}",
                 rule.declared_by.urn,
             )
         for sg_id in rule.external_groups:
@@ -278,7 +303,7 @@ def _check_ingress_from_proxy(index: StackIndex, config: Config, report: ReportV
                 f"{where} lets security group {sg_id} (not attached to any RDS Proxy of this stack) reach the "
                 f"database security group of {_db_names(dbs)}. Direct clients bypass pooling and failover handling; "
                 "allow only the proxy's security group, or list the id in allowedSourceSecurityGroupIds if it "
-                "belongs to a proxy managed elsewhere.",
+                f"belongs to a proxy managed elsewhere.{hint}",
                 rule.declared_by.urn,
             )
 
@@ -320,11 +345,19 @@ def _check_cidr_ingress(index: StackIndex, config: Config, report: ReportViolati
         if not bad:
             continue
         world = any(c in ("0.0.0.0/0", "::/0") for c in bad)
+        if _replicas_only(dbs):
+            why = (
+                "Address-based access lets every host in the range connect to the read replicas; replace it with "
+                "ingress from the application tier's security group."
+            )
+        else:
+            why = (
+                "Address-based access lets every host in the range connect directly, bypassing RDS Proxy and its "
+                "IAM/TLS enforcement; replace it with ingress from the proxy's security group."
+            )
         report(
             f"{where} opens database port {', '.join(map(str, ports))} of {_db_names(dbs)} to "
-            f"{', '.join(bad)}{' (the whole internet)' if world else ''}. Address-based access lets every host in "
-            "the range connect directly, bypassing RDS Proxy and its IAM/TLS enforcement; replace it with ingress "
-            "from the proxy's security group.",
+            f"{', '.join(bad)}{' (the whole internet)' if world else ''}. {why}",
             rule.declared_by.urn,
         )
 
@@ -345,8 +378,10 @@ def _check_public(type_: str, name: str, props: Props, config: Config, report: R
 POLICIES = [
     stack_policy(
         "rds-ingress-only-from-proxy",
-        "Security groups of RDS databases accept ingress only from security groups attached to an RDS Proxy "
-        "(inline ingress, aws.vpc.SecurityGroupIngressRule and aws.ec2.SecurityGroupRule alike).",
+        "Security groups of RDS primaries and clusters accept ingress only from security groups attached to an "
+        "RDS Proxy (inline ingress, aws.vpc.SecurityGroupIngressRule and aws.ec2.SecurityGroupRule alike). A group "
+        "attached only to read replicas of an instance may also admit application security groups: RDS Proxy "
+        "cannot target such replicas, so they are the read path.",
         (INSTANCE, CLUSTER),
         _check_ingress_from_proxy,
         severity=Severity.HIGH,
@@ -361,7 +396,8 @@ POLICIES = [
                 },
             }
         ),
-        remediation="Allow database ingress only from the proxy's security group; point applications at the proxy.",
+        remediation="Allow ingress to the primary's security group only from the proxy's security group and point "
+        "applications at the proxy; put read replicas in a group of their own for direct reads.",
     ),
     stack_policy(
         "rds-no-cidr-ingress",

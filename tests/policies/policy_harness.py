@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -87,6 +87,8 @@ class Ctx:
     proxy: aws.rds.Proxy
     group: aws.rds.ProxyDefaultTargetGroup
     topic: aws.sns.Topic
+    #: The replica's own group (``clean_setup(replica_sg=...)``), else None: the replica shares ``db_sg``.
+    replica_sg: aws.ec2.SecurityGroup | None = None
 
 
 def trust(service: str = "rds.amazonaws.com") -> str:
@@ -102,6 +104,7 @@ def clean_setup(
     pool: dict[str, Any] | None = None,
     parameters: list[dict[str, Any]] | None = None,
     db_sg_ingress: Callable[[aws.ec2.SecurityGroup], list[Any]] | None = None,
+    replica_sg: Literal["own", "shared"] | None = None,
     role_policy: Callable[[Ctx], Any] | None | str = "default",
     trust_service: str = "rds.amazonaws.com",
     target: str = "primary",
@@ -111,7 +114,11 @@ def clean_setup(
 ) -> Callable[[], None]:
     """A program: app/proxy/db security groups, KMS, secret, proxy role, parameter group, Multi-AZ primary,
     replica, RDS Proxy (TLS, IAM auth), target group and target, SNS topic and alarms.  Every keyword
-    changes one thing."""
+    changes one thing.
+
+    ``replica_sg``: None keeps the replica in the database group (no direct reads); ``"own"`` gives it a
+    group of its own that admits the app group (the direct read path); ``"shared"`` attaches that same
+    group to the primary as well."""
 
     def program() -> None:
         app_sg = aws.ec2.SecurityGroup("app", vpc_id=VPC, description="application tier")
@@ -127,6 +134,14 @@ def clean_setup(
             "db-from-proxy", security_group_id=db_sg.id, referenced_security_group_id=proxy_sg.id,
             ip_protocol="tcp", from_port=5432, to_port=5432,
         )
+        rep_sg = None
+        if replica_sg is not None:
+            rep_sg = aws.ec2.SecurityGroup("replica-sg", vpc_id=VPC, description="read replicas")
+            aws.vpc.SecurityGroupIngressRule(
+                "replica-from-app", security_group_id=rep_sg.id, referenced_security_group_id=app_sg.id,
+                ip_protocol="tcp", from_port=5432, to_port=5432,
+            )
+        primary_sgs = [db_sg.id, rep_sg.id] if rep_sg is not None and replica_sg == "shared" else [db_sg.id]
         key = aws.kms.Key("key", description="database")
         secret = aws.secretsmanager.Secret("credentials", kms_key_id=key.arn)
         role = aws.iam.Role("proxy-role", assume_role_policy=trust(trust_service))
@@ -154,7 +169,7 @@ def clean_setup(
                 "username": "postgres",
                 "password": pulumi.Output.secret("not-a-real-password"),
                 "multi_az": True,
-                "vpc_security_group_ids": [db_sg.id],
+                "vpc_security_group_ids": primary_sgs,
                 "publicly_accessible": False,
                 "parameter_group_name": params.name,
                 "backup_retention_period": 14,
@@ -171,7 +186,7 @@ def clean_setup(
                 "identifier": "orders-db-replica",
                 "replicate_source_db": db.identifier,
                 "instance_class": "db.r6g.large",
-                "vpc_security_group_ids": [db_sg.id],
+                "vpc_security_group_ids": [rep_sg.id] if rep_sg is not None else [db_sg.id],
                 "publicly_accessible": False,
                 "parameter_group_name": params.name,
                 "skip_final_snapshot": True,
@@ -209,7 +224,7 @@ def clean_setup(
             db_instance_identifier=(db if target == "primary" else rep).identifier,
         )
         topic = aws.sns.Topic("alerts")
-        ctx = Ctx(app_sg, proxy_sg, db_sg, key, secret, role, params, db, rep, prx, group, topic)
+        ctx = Ctx(app_sg, proxy_sg, db_sg, key, secret, role, params, db, rep, prx, group, topic, rep_sg)
         if role_policy == "default":
             aws.iam.RolePolicy(
                 "proxy-secret",

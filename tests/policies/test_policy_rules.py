@@ -229,6 +229,31 @@ def _proxy_sg_extra_rule(ctx: Ctx) -> None:
                               source_security_group_id=ctx.proxy_sg.id, protocol="tcp", from_port=5432, to_port=5432)
 
 
+def _into_replica_sg(*sources: str) -> Callable[[Ctx], None]:
+    """More ingress into the replica's own group: ``external`` (a group id outside the stack), ``app-legacy``
+    (the app group, as an aws.ec2.SecurityGroupRule) or a CIDR."""
+
+    def add(ctx: Ctx) -> None:
+        assert ctx.replica_sg is not None, "use with clean_setup(replica_sg=...)"
+        for n, source in enumerate(sources):
+            if source == "external":
+                aws.vpc.SecurityGroupIngressRule(f"replica-from-external-{n}", security_group_id=ctx.replica_sg.id,
+                                                 referenced_security_group_id="sg-0123456789abcdef0", ip_protocol="tcp",
+                                                 from_port=5432, to_port=5432)
+            elif source == "app-legacy":
+                aws.ec2.SecurityGroupRule(f"replica-from-app-legacy-{n}", type="ingress",
+                                          security_group_id=ctx.replica_sg.id, source_security_group_id=ctx.app_sg.id,
+                                          protocol="tcp", from_port=5432, to_port=5432)
+            else:
+                aws.vpc.SecurityGroupIngressRule(f"replica-from-cidr-{n}", security_group_id=ctx.replica_sg.id,
+                                                 cidr_ipv4=source, ip_protocol="tcp", from_port=5432, to_port=5432)
+
+    return add
+
+
+#: The read path RDS leaves for instance replicas: the replica in a group of its own that admits the app group.
+REPLICA_OWN_GROUP = clean_setup(replica_sg="own")
+
 NETWORK_CASES: list[tuple[str, str, Callable[[], None], Callable[[], None]]] = [
     ("rds-ingress-only-from-proxy", "inline", clean_setup(db_sg_ingress=_ingress_inline("app")), CLEAN),
     ("rds-ingress-only-from-proxy", "vpc_ingress_rule", clean_setup(extra=_ingress_vpc_rule("app")),
@@ -240,6 +265,15 @@ NETWORK_CASES: list[tuple[str, str, Callable[[], None], Callable[[], None]]] = [
     ("rds-no-cidr-ingress", "inline_world", clean_setup(db_sg_ingress=_ingress_inline("0.0.0.0/0")), CLEAN),
     ("rds-no-cidr-ingress", "vpc_rule_private", clean_setup(extra=_ingress_vpc_rule("10.0.0.0/8")), CLEAN),
     ("rds-no-cidr-ingress", "legacy_all_ports", clean_setup(extra=_ingress_legacy_rule("192.168.0.0/16")), CLEAN),
+    # A replica-only group may admit security groups (stack or external, any rule form); once the primary
+    # shares it, the app group reaches the primary around the proxy.
+    ("rds-ingress-only-from-proxy", "replica_group_shared_with_primary", clean_setup(replica_sg="shared"),
+     REPLICA_OWN_GROUP),
+    ("rds-ingress-only-from-proxy", "replica_group_shared_other_sources",
+     clean_setup(replica_sg="shared", extra=_into_replica_sg("external", "app-legacy")),
+     clean_setup(replica_sg="own", extra=_into_replica_sg("external", "app-legacy"))),
+    ("rds-no-cidr-ingress", "into_replica_group", clean_setup(replica_sg="own", extra=_into_replica_sg("10.0.0.0/8")),
+     REPLICA_OWN_GROUP),
 ]
 
 
@@ -314,6 +348,28 @@ def test_shared_proxy_and_database_group_with_app_ingress_is_direct_access():
     result = check(clean_setup(extra=extra))
     assert result.fired() == {"rds-ingress-only-from-proxy"}
     assert [v.resource_name for v in result.violations] == ["shared-from-app"]
+
+
+def test_replica_group_messages_say_what_to_do_instead():
+    shared = check(clean_setup(replica_sg="shared"))
+    (violation,) = shared.violations
+    assert violation.resource_name == "replica-from-app"
+    assert 'aws.rds.Instance "primary"' in violation.message and 'aws.rds.Instance "replica"' in violation.message
+    assert "separate group" in violation.message
+    # Into a group of the primary alone, the message has no word about replicas.
+    (direct,) = check(clean_setup(replica_sg="own", extra=_ingress_vpc_rule("app"))).violations
+    assert direct.resource_name == "db-from-app" and "replica" not in direct.message
+    cidr = check(clean_setup(replica_sg="own", extra=_into_replica_sg("0.0.0.0/0")))
+    (violation,) = cidr.violations
+    assert violation.policy == "rds-no-cidr-ingress" and violation.resource_name == "replica-from-cidr-0"
+    assert "(the whole internet)" in violation.message
+    assert "application tier's security group" in violation.message and "RDS Proxy" not in violation.message
+
+
+def test_replica_own_group_passes_in_both_environments():
+    for env in ("dev", "prod"):
+        result = check(REPLICA_OWN_GROUP, env)
+        assert result.violations == [] and result.passed
 
 
 def test_cidr_allow_list_and_port_range_from_config():
