@@ -35,6 +35,7 @@ network = Network(
         vpc_id=config.network.vpc_id,
         subnet_ids=config.network.subnet_ids,
         app_security_group_ids=config.network.app_security_group_ids,
+        replica_count=config.replicas.count,
         tags=tags,
     ),
 )
@@ -98,7 +99,9 @@ replica = Replica(
         source_identifier=database.identifier,
         parameter_group_family=db.parameter_group_family,
         parameters=parameters,
-        security_group_ids=[network.database_security_group_id],
+        # Not the database group: readers reach replicas directly (no proxy can front them), and the
+        # primary must stay reachable through the proxy only.
+        security_group_ids=[network.replica_security_group_id] if network.replica_security_group_id is not None else [],
         monitoring_role_arn=database.monitoring_role_arn,
         monitoring_interval=db.monitoring_interval,
         kms_key_arn=database.kms_key_arn,
@@ -145,7 +148,17 @@ alarms = Alarms(
     ),
 )
 
-access = Access("access", AccessArgs(prefix=config.prefix, proxy_arn=proxy.arn, db_user=db.master_username, tags=tags))
+access = Access(
+    "access",
+    AccessArgs(
+        prefix=config.prefix,
+        proxy_arn=proxy.arn,
+        db_user=db.master_username,
+        replica_arns=replica.arns,
+        replica_resource_ids=replica.resource_ids,
+        tags=tags,
+    ),
+)
 
 if config.lambda_function.enabled:
     order_lookup = OrderLookupFunction(
@@ -157,6 +170,7 @@ if config.lambda_function.enabled:
             # The budget counted lambdaConcurrency client connections: never allow more.
             reserved_concurrency=config.workload.lambda_concurrency,
             proxy_endpoint=proxy.endpoint,
+            # Reachable: the replica group admits the app groups and the connect policy covers the replicas.
             reader_endpoint=replica.instances[0].address if replica.instances else None,
             db_user=db.master_username,
             db_name=db.db_name,
@@ -183,6 +197,7 @@ pulumi.export("connectPolicyArn", access.connect_policy_arn)
 pulumi.export("connectResourceArn", access.connect_resource_arn)
 pulumi.export("appSecurityGroupId", network.app_security_group_ids.apply(lambda ids: ids[0]))
 pulumi.export("appSecurityGroupIds", network.app_security_group_ids)
+pulumi.export("replicaSecurityGroupId", network.replica_security_group_id)  # None without replicas
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("subnetIds", network.subnet_ids)
 pulumi.export("alarmTopicArn", alarms.topic_arn)

@@ -1,8 +1,11 @@
-"""Network: optional private VPC, and the security groups app -> proxy -> database.
+"""Network: optional private VPC, and the security groups app -> proxy -> database, app -> replicas.
 
-The only allowed path to PostgreSQL is app -> proxy (5432) -> database (5432):
+The only allowed path to the primary is app -> proxy (5432) -> database (5432):
 no CIDR ingress anywhere, and no rule lets the app group reach the database
-group directly.  Rules are standalone ``aws.vpc.SecurityGroup*Rule`` resources
+group directly.  Read replicas are the exception the platform forces on us: RDS
+Proxy cannot target a read replica of an RDS instance, so readers connect to the
+replicas themselves.  Replicas therefore sit in a group of their own that admits
+the app groups; the primary never joins it.  Rules are standalone ``aws.vpc.SecurityGroup*Rule`` resources
 (not inline blocks) so that groups referencing each other do not form a cycle
 and a changed rule is replaced alone.  The AWS provider removes the default
 allow-all egress rule of a new group, so each group has exactly the rules
@@ -35,6 +38,8 @@ class NetworkArgs:
     subnet_ids: Sequence[str] = ()
     #: Existing application groups; when empty an app group is created.
     app_security_group_ids: Sequence[str] = ()
+    #: Read replicas the stack declares; with none, no replica group is created.
+    replica_count: int = 0
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -44,6 +49,8 @@ class Network(pulumi.ComponentResource):
     app_security_group_ids: pulumi.Output[list[str]]
     proxy_security_group_id: pulumi.Output[str]
     database_security_group_id: pulumi.Output[str]
+    #: The read replicas' group (app -> replica 5432); None when the stack has no replica.
+    replica_security_group_id: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: NetworkArgs, opts: ResourceOptions | None = None) -> None:
         super().__init__("resilient-rds:network:Network", name, None, opts)
@@ -165,11 +172,51 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
 
+        # The replica group exists only with replicas: an empty group would still admit the app tier
+        # (and, when we create the app group, give it an egress rule) for no reader at all, and every
+        # rule in this component should correspond to a path some client uses.  Going from 0 to N
+        # replicas creates it together with them.
+        replica_security_group: aws.ec2.SecurityGroup | None = None
+        if args.replica_count > 0:
+            replica_security_group = aws.ec2.SecurityGroup(
+                f"{name}-replica-security-group",
+                vpc_id=vpc_id,
+                description=f"{args.prefix} RDS read replicas: from the app tier (RDS Proxy cannot target them)",
+                tags=tags(f"{args.prefix}-replica"),
+                opts=child,
+            )
+            for index, app_group_id in enumerate(app_group_ids):
+                aws.vpc.SecurityGroupIngressRule(
+                    f"{name}-replica-ingress-from-app-{index + 1}",
+                    security_group_id=replica_security_group.id,
+                    referenced_security_group_id=app_group_id,
+                    ip_protocol="tcp",
+                    from_port=args.port,
+                    to_port=args.port,
+                    description="PostgreSQL reads from the application tier",
+                    tags=tags(f"{args.prefix}-replica-from-app"),
+                    opts=child,
+                )
+            if created_app_group is not None:
+                # Same rule as for the proxy: a group created here has egress only where it may connect.
+                aws.vpc.SecurityGroupEgressRule(
+                    f"{name}-app-egress-to-replica",
+                    security_group_id=created_app_group.id,
+                    referenced_security_group_id=replica_security_group.id,
+                    ip_protocol="tcp",
+                    from_port=args.port,
+                    to_port=args.port,
+                    description="PostgreSQL to the read replicas",
+                    tags=tags(f"{args.prefix}-app-to-replica"),
+                    opts=child,
+                )
+
         self.vpc_id = vpc_id
         self.subnet_ids = subnet_ids
         self.app_security_group_ids = pulumi.Output.all(*app_group_ids)
         self.proxy_security_group_id = proxy_security_group.id
         self.database_security_group_id = database_security_group.id
+        self.replica_security_group_id = replica_security_group.id if replica_security_group is not None else None
         self.register_outputs(
             {
                 "vpcId": self.vpc_id,
@@ -177,5 +224,6 @@ class Network(pulumi.ComponentResource):
                 "appSecurityGroupIds": self.app_security_group_ids,
                 "proxySecurityGroupId": self.proxy_security_group_id,
                 "databaseSecurityGroupId": self.database_security_group_id,
+                "replicaSecurityGroupId": self.replica_security_group_id,
             }
         )

@@ -2,7 +2,11 @@
 
 RDS Proxy cannot target a read replica of an RDS *instance* and READ_ONLY proxy
 endpoints exist only for Aurora and Multi-AZ DB clusters, so readers connect to
-the replica endpoints directly; they are exported as such.
+the replica endpoints directly; they are exported as such.  That is why replicas
+take their own security group (the app tier may reach it; see network.py) and
+IAM database authentication: a client signs its token for the replica's host, and
+``rds-db:connect`` names the replica's resource id (``db-...``, exported here for
+access.py), not the proxy's.
 
 Replicas get their own parameter group (the primary's changes must not reboot
 them by surprise) with the same ``max_connections`` as the primary when it is
@@ -30,6 +34,7 @@ class ReplicaArgs:
     source_identifier: pulumi.Input[str]
     parameter_group_family: str
     parameters: Sequence[DatabaseParameter]
+    #: The replica group from network.py, never the primary's database group (that one admits the proxy only).
     security_group_ids: Sequence[pulumi.Input[str]]
     monitoring_role_arn: pulumi.Input[str]
     monitoring_interval: int
@@ -45,6 +50,9 @@ class Replica(pulumi.ComponentResource):
     instances: list[aws.rds.Instance]
     identifiers: pulumi.Output[list[str]]
     addresses: pulumi.Output[list[str]]
+    #: DbiResourceIds (``db-...``): the resource part of ``rds-db:connect`` ARNs for direct IAM auth.
+    resource_ids: pulumi.Output[list[str]]
+    arns: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: ReplicaArgs, opts: ResourceOptions | None = None) -> None:
         super().__init__("resilient-rds:replica:Replica", name, None, opts)
@@ -81,6 +89,8 @@ class Replica(pulumi.ComponentResource):
                         publicly_accessible=False,
                         vpc_security_group_ids=list(args.security_group_ids),
                         parameter_group_name=parameter_group.name,
+                        # Stated, not left to CreateDBInstanceReadReplica's default: readers connect
+                        # here directly with IAM tokens, the proxy is not in their path.
                         iam_database_authentication_enabled=True,
                         copy_tags_to_snapshot=True,
                         deletion_protection=args.deletion_protection,
@@ -103,4 +113,13 @@ class Replica(pulumi.ComponentResource):
                 )
         self.identifiers = pulumi.Output.all(*[r.identifier for r in self.instances])
         self.addresses = pulumi.Output.all(*[r.address for r in self.instances])
-        self.register_outputs({"identifiers": self.identifiers, "addresses": self.addresses})
+        self.resource_ids = pulumi.Output.all(*[r.resource_id for r in self.instances])
+        self.arns = pulumi.Output.all(*[r.arn for r in self.instances])
+        self.register_outputs(
+            {
+                "identifiers": self.identifiers,
+                "addresses": self.addresses,
+                "resourceIds": self.resource_ids,
+                "arns": self.arns,
+            }
+        )

@@ -1,14 +1,18 @@
-"""Access: rds-db:connect on the proxy's resource id, exported for app roles."""
+"""Access: rds-db:connect on the proxy's resource id and on each replica's, exported for app roles."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
-from stack_helpers import named, policy
+from stack_helpers import NS, named, policy, run_changed
 
-from components.access import connect_resource_arn
+from components.access import connect_policy_document, connect_resource_arn, instance_connect_resource_arn
 from gate.program import ProgramRun
+
+PROXY_RESOURCE = r"arn:aws:rds-db:us-east-1:123456789012:dbuser:prx-[a-z0-9]+/orders_admin"
+REPLICA_RESOURCE = r"arn:aws:rds-db:us-east-1:123456789012:dbuser:db-[A-Z0-9]+/orders_admin"
 
 
 def test_connect_policy_names_the_proxy_resource_id(known_run: ProgramRun, stack: str) -> None:
@@ -18,7 +22,8 @@ def test_connect_policy_names_the_proxy_resource_id(known_run: ProgramRun, stack
     expected = f"arn:aws:rds-db:us-east-1:123456789012:dbuser:{proxy_id}/orders_admin"
     assert re.fullmatch(r"arn:aws:rds-db:[a-z0-9-]+:\d{12}:dbuser:prx-[a-z0-9]+/[A-Za-z0-9_]+", expected)
     doc = policy(named(known_run, "access-connect-policy").inputs["policy"])
-    (statement,) = doc["Statement"]
+    statement = doc["Statement"][0]  # the proxy statement comes first, unchanged by replicas
+    assert statement["Sid"] == "ConnectThroughRdsProxyWithIamAuth"
     assert statement["Effect"] == "Allow"
     assert statement["Action"] == ["rds-db:connect"]
     assert statement["Resource"] == [expected]
@@ -26,9 +31,45 @@ def test_connect_policy_names_the_proxy_resource_id(known_run: ProgramRun, stack
     assert known_run.outputs["connectPolicyArn"] == named(known_run, "access-connect-policy").outputs["arn"]
 
 
-def test_connect_policy_depends_on_the_proxy_in_preview(run: ProgramRun) -> None:
+def test_connect_policy_covers_each_replica_by_its_resource_id(known_run: ProgramRun, stack: str) -> None:
+    doc = policy(named(known_run, "access-connect-policy").inputs["policy"])
+    replicas = [r for r in known_run.by_type("aws:rds/instance:Instance") if r.name.startswith("replica-")]
+    if stack == "dev":  # no replica: the document is exactly the proxy statement, as before replicas existed
+        assert replicas == [] and len(doc["Statement"]) == 1
+        return
+    (replica,) = replicas
+    resource_id = replica.outputs["resourceId"]
+    assert re.fullmatch(r"db-[A-Z0-9]+", resource_id)
+    proxy_statement, replica_statement = doc["Statement"]
+    assert proxy_statement["Resource"] == [known_run.outputs["connectResourceArn"]]
+    assert re.fullmatch(PROXY_RESOURCE, proxy_statement["Resource"][0])
+    assert replica_statement == {
+        "Sid": "ConnectToReadReplicasWithIamAuth",
+        "Effect": "Allow",
+        "Action": ["rds-db:connect"],
+        "Resource": [f"arn:aws:rds-db:us-east-1:123456789012:dbuser:{resource_id}/orders_admin"],
+    }
+    assert re.fullmatch(REPLICA_RESOURCE, replica_statement["Resource"][0])
+    # Never the identifier, the instance ARN or the primary's resource id.
+    primary = named(known_run, "database-primary")
+    text = json.dumps(doc)
+    assert primary.outputs["resourceId"] not in text and replica.inputs["identifier"] not in text
+
+
+def test_connect_policy_with_three_replicas() -> None:
+    run = run_changed("prod", {f"{NS}:replicas.count": 3}, unknown_computed=False)
+    doc = policy(named(run, "access-connect-policy").inputs["policy"])
+    instances = run.by_type("aws:rds/instance:Instance")
+    replicas = sorted((r for r in instances if r.name.startswith("replica-")), key=lambda r: r.name)
+    expected = [f"arn:aws:rds-db:us-east-1:123456789012:dbuser:{r.outputs['resourceId']}/orders_admin" for r in replicas]
+    assert len(set(expected)) == 3
+    assert doc["Statement"][1]["Resource"] == expected  # replica order, one ARN each
+
+
+def test_connect_policy_depends_on_the_proxy_and_replicas_in_preview(run: ProgramRun, stack: str) -> None:
     policy_resource = named(run, "access-connect-policy")
-    assert policy_resource.property_dependencies["policy"] == [named(run, "proxy-proxy").urn]
+    expected = [named(run, "proxy-proxy").urn] + ([named(run, "replica-1").urn] if stack == "prod" else [])
+    assert sorted(policy_resource.property_dependencies["policy"]) == sorted(expected)
 
 
 def test_exports(known_run: ProgramRun, stack: str) -> None:
@@ -52,6 +93,8 @@ def test_exports(known_run: ProgramRun, stack: str) -> None:
     assert outputs["ecsPool"] == ({"minSize": 2, "maxSize": 10} if stack == "prod" else {"minSize": 1, "maxSize": 5})
     if stack == "dev":
         assert outputs["appSecurityGroupId"] == named(known_run, "network-app-security-group").id
+    else:
+        assert outputs["replicaSecurityGroupId"] == named(known_run, "network-replica-security-group").id
 
 
 @pytest.mark.parametrize(
@@ -79,3 +122,48 @@ def test_connect_resource_arn(arn: str, user: str, expected: str) -> None:
 def test_connect_resource_arn_rejects_other_arns(arn: str) -> None:
     with pytest.raises(ValueError, match="not an RDS Proxy ARN"):
         connect_resource_arn(arn, "orders_admin")
+
+
+@pytest.mark.parametrize(
+    ("arn", "resource_id", "expected"),
+    [
+        (
+            "arn:aws:rds:eu-west-1:210987654321:db:orders-prod-db-replica-1",
+            "db-ABCDEFGHIJKLMNOPQRSTUVWXY2",
+            "arn:aws:rds-db:eu-west-1:210987654321:dbuser:db-ABCDEFGHIJKLMNOPQRSTUVWXY2/app_user",
+        ),
+        (
+            "arn:aws-us-gov:rds:us-gov-west-1:210987654321:db:reader",
+            "db-0123",
+            "arn:aws-us-gov:rds-db:us-gov-west-1:210987654321:dbuser:db-0123/app_user",
+        ),
+    ],
+)
+def test_instance_connect_resource_arn(arn: str, resource_id: str, expected: str) -> None:
+    assert instance_connect_resource_arn(arn, resource_id, "app_user") == expected
+
+
+@pytest.mark.parametrize(
+    ("arn", "resource_id", "message"),
+    [
+        ("arn:aws:rds:us-east-1:123456789012:db-proxy:prx-abc", "db-ABC", "not an RDS instance ARN"),
+        ("orders-prod-db-replica-1", "db-ABC", "not an RDS instance ARN"),
+        ("arn:aws:rds:us-east-1:123456789012:db:orders-prod-db-replica-1", "orders-prod-db-replica-1", "not a DbiResourceId"),
+        ("arn:aws:rds:us-east-1:123456789012:db:orders-prod-db-replica-1", "prx-abc", "not a DbiResourceId"),
+    ],
+)
+def test_instance_connect_resource_arn_rejects_other_values(arn: str, resource_id: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        instance_connect_resource_arn(arn, resource_id, "orders_admin")
+
+
+def test_policy_document_without_replicas_is_the_proxy_statement_alone() -> None:
+    """Stacks without replicas keep the exact document they had: no update to the deployed policy."""
+    proxy = "arn:aws:rds-db:us-east-1:123456789012:dbuser:prx-abc/u"
+    assert json.loads(connect_policy_document(proxy)) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ConnectThroughRdsProxyWithIamAuth", "Effect": "Allow", "Action": ["rds-db:connect"], "Resource": [proxy]}
+        ],
+    }
+    assert connect_policy_document(proxy, []) == connect_policy_document(proxy)

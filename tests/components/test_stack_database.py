@@ -118,7 +118,8 @@ def test_replicas(run: ProgramRun, stack: str) -> None:
         assert i["iamDatabaseAuthenticationEnabled"] is True
         assert i["monitoringInterval"] == primary.inputs["monitoringInterval"]
         assert replica.property_dependencies["monitoringRoleArn"] == [named(run, "database-monitoring-role").urn]
-        assert replica.property_dependencies["vpcSecurityGroupIds"] == [named(run, "network-database-security-group").urn]
+        # Their own group (the app tier reads from them directly), never the primary's.
+        assert replica.property_dependencies["vpcSecurityGroupIds"] == [named(run, "network-replica-security-group").urn]
         assert replica.property_dependencies["parameterGroupName"] == [named(run, "replica-parameter-group").urn]
         assert "username" not in i and "password" not in i  # inherited from the source
     if replicas:
@@ -138,6 +139,9 @@ def test_replica_count_and_class_follow_config() -> None:
     endpoints = run.outputs["readerEndpoints"]
     assert [e.split(".")[0] for e in endpoints] == [f"orders-prod-db-replica-{n}" for n in (1, 2, 3)]
     assert run.outputs["replicaIdentifiers"] == [f"orders-prod-db-replica-{n}" for n in (1, 2, 3)]
+    # One replica group for all of them.
+    group_id = named(run, "network-replica-security-group").id
+    assert {tuple(r.inputs["vpcSecurityGroupIds"]) for r in replicas} == {(group_id,)}
 
 
 def test_budget_export_matches_sizing(run: ProgramRun, stack: str) -> None:

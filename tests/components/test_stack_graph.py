@@ -50,8 +50,8 @@ EXPECTED = {
     },
     "prod": {
         **COMMON,
-        "aws:ec2/securityGroup:SecurityGroup": 2,  # the app group exists already
-        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": 2,
+        "aws:ec2/securityGroup:SecurityGroup": 3,  # proxy, database, replica (the app group exists already)
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": 3,  # app -> proxy, proxy -> db, app -> replica
         "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": 1,
         "aws:rds/parameterGroup:ParameterGroup": 2,
         "aws:rds/instance:Instance": 2,
@@ -63,7 +63,7 @@ EXPECTED = {
 
 def test_resource_types_and_counts(run: ProgramRun, stack: str) -> None:
     assert Counter(r.type for r in run.resources) == EXPECTED[stack]
-    assert len(run.resources) == {"dev": 44, "prod": 43}[stack]
+    assert len(run.resources) == {"dev": 44, "prod": 45}[stack]
 
 
 def test_components_hang_off_the_stack_and_every_resource_off_a_component(run: ProgramRun) -> None:

@@ -6,7 +6,7 @@ import pytest
 from policy_harness import ROOT, SEED, env_config
 
 from gate.analyzer import PolicyGate
-from gate.program import run_program
+from gate.program import read_stack_config, run_program
 from gate.synthetic import SETUP_RESOURCES, synthetic_program
 
 #: What the seed's Terraform gets wrong that the pack must catch (see tests/fixtures/seed_program/__main__.py).
@@ -62,6 +62,19 @@ def test_our_stacks_have_no_mandatory_violation(policy_gate: PolicyGate, stack: 
     assert result.passed
     if stack == "prod":
         assert result.violations == [], result.render()
+
+
+def test_dev_with_replicas_has_no_mandatory_violation(policy_gate: PolicyGate):
+    """The replica group and the app group's egress to it (dev creates the app group) pass the pack too."""
+    config = read_stack_config(ROOT, "dev")
+    config["resilient-rds:replicas"] = {"count": 2}
+    run = run_program(ROOT, "dev", config=config)
+    assert [r.name for r in run.by_type("aws:ec2/securityGroup:SecurityGroup") if "replica" in r.name] == [
+        "network-replica-security-group"
+    ]
+    result = policy_gate.check(run, env_config("dev"))
+    assert result.mandatory == [], result.render()
+    assert not result.fired() & {"rds-ingress-only-from-proxy", "rds-no-cidr-ingress"}
 
 
 def test_synthetic_setups_are_clean(policy_gate: PolicyGate):
