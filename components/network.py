@@ -5,9 +5,11 @@ no CIDR ingress anywhere, and no rule lets the app group reach the database
 group directly.  Read replicas are the exception the platform forces on us: RDS
 Proxy cannot target a read replica of an RDS instance, so readers connect to the
 replicas themselves.  Replicas therefore sit in a group of their own that admits
-the app groups; the primary never joins it.  Rules are standalone ``aws.vpc.SecurityGroup*Rule`` resources
-(not inline blocks) so that groups referencing each other do not form a cycle
-and a changed rule is replaced alone.  The AWS provider removes the default
+the app groups; the primary never joins it.
+
+Rules are standalone ``aws.vpc.SecurityGroup*Rule`` resources (not inline
+blocks) so that groups referencing each other do not form a cycle and a changed
+rule is replaced alone.  The AWS provider removes the default
 allow-all egress rule of a new group, so each group has exactly the rules
 declared here.
 """
