@@ -124,20 +124,28 @@ class ConnectionSettings:
     sslmode: str = "require"
     sslrootcert: str | None = None
     connect_timeout: int = 3
-    keepalives_idle: int = 5
-    keepalives_interval: int = 2
+    # An idle connection to a vanished host is declared dead after 2 + 1 x 3 = 5 s; data
+    # sent and not acknowledged for 5 s breaks it too.  The failover drill (bench/failover.py)
+    # measures what these defaults give: within 3 s of the server-side outage.
+    keepalives_idle: int = 2
+    keepalives_interval: int = 1
     keepalives_count: int = 3
-    tcp_user_timeout_ms: int = 10_000
+    tcp_user_timeout_ms: int = 5_000
     #: Server-side statement timeout (sent as a startup option, so it costs no SET
     #: statement, which would pin the session in RDS Proxy).  None: server default.
-    statement_timeout_ms: int | None = 15_000
+    #: Keep it shorter than ``operation_timeout``: then a slow statement is cancelled cleanly
+    #: by the server (SQLSTATE 57014, connection kept) before the client deadline tears it down.
+    statement_timeout_ms: int | None = 4_000
     application_name: str = "resilient-rds"
     #: ``read-write`` for writers (a reconnect during failover refuses a host still in
     #: recovery); ``any`` / ``prefer-standby`` for readers.
     target_session_attrs: str = "read-write"
     #: Client-side deadline, in seconds, for each operation (one network round trip:
-    #: execute, fetch, commit, …).  None disables it (not recommended).
-    operation_timeout: float | None = 20.0
+    #: execute, fetch, commit, …).  None disables it (not recommended).  It is what
+    #: detects a hung host (SIGSTOP, a frozen VM): TCP still ACKs, keepalives still pass.
+    #: 5 s suits the short OLTP transactions this library is for; raise it (and
+    #: statement_timeout_ms) for reporting queries.
+    operation_timeout: float | None = 5.0
     #: psycopg prepares a query server-side after this many executions.  Off (None) by
     #: default: a PREPAREd statement pins the client's session in RDS Proxy (no more
     #: multiplexing) and does not survive the proxy switching backends.

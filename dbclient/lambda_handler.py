@@ -112,7 +112,9 @@ class HandlerConfig:
             sslrootcert=env.get("DB_SSLROOTCERT") or None,
             connect_timeout=3,
             operation_timeout=operation_timeout,
-            statement_timeout_ms=int(operation_timeout * 1000),
+            # The server cancels a slow lookup (57014, connection kept) before the client deadline
+            # would have to close the connection.
+            statement_timeout_ms=max(500, int(operation_timeout * 800)),
             application_name=env.get("AWS_LAMBDA_FUNCTION_NAME") or "order-lookup",
             # Lookups are reads: any server will do (a writer being promoted still answers them).
             target_session_attrs="any",

@@ -146,7 +146,7 @@ class Backoff:
     """Exponential backoff with full jitter: attempt *n* sleeps ``uniform(0, min(cap, base * 2**n))``."""
 
     base: float = 0.05
-    cap: float = 2.0
+    cap: float = 1.0
 
     def ceiling(self, attempt: int) -> float:
         """Upper bound of the sleep after failed attempt number *attempt* (0-based)."""
@@ -344,7 +344,7 @@ def run_transaction(
     connection_source: Source,
     idempotency_key: str | None = None,
     deadline_s: float = 30.0,
-    max_attempts: int = 6,
+    max_attempts: int = 50,
     unsafe_to_retry: bool = False,
     isolation_level: IsolationLevel | None = None,
     credentials: Refreshable | None = None,
@@ -365,7 +365,9 @@ def run_transaction(
         The result must be JSON-serializable (decimals and datetimes are turned into
         strings); with a key the JSON form is returned, on the first run as on a replay.
     :param deadline_s: overall budget for all attempts, backoff sleeps and network waits.
-    :param max_attempts: at most this many attempts.
+    :param max_attempts: at most this many attempts.  The deadline is what normally ends
+        retrying: a failover keeps connections failing for seconds, and a small attempt
+        count would give up in the middle of it.
     :param unsafe_to_retry: ``fn`` has effects outside the transaction: once it has
         started, no failure is retried (a failure to get a connection still is).
     :param isolation_level: e.g. ``IsolationLevel.SERIALIZABLE``.
