@@ -533,9 +533,12 @@ def _known_classes() -> str:
 
 def _replicas(r: _Reader, database: DatabaseConfig) -> ReplicaConfig:
     count = r.integer("count", 0, low=0, high=5, unit=" read replicas")
-    instance_class = r.string("instanceClass", database.instance_class or None)
-    if instance_class and instance_class not in sizing.INSTANCE_MEMORY_GIB:
-        r.bad("instanceClass", instance_class, _known_classes())
+    explicit_class = r.string("instanceClass", None)
+    # Only a class the user wrote here is this section's problem; an unknown inherited
+    # primary class is already reported under database.instanceClass.
+    if explicit_class and explicit_class not in sizing.INSTANCE_MEMORY_GIB:
+        r.bad("instanceClass", explicit_class, _known_classes())
+    instance_class = explicit_class or database.instance_class or None
     r.finish()
     return ReplicaConfig(count=count, instance_class=instance_class)
 
