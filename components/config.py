@@ -538,7 +538,8 @@ def _replicas(r: _Reader, database: DatabaseConfig) -> ReplicaConfig:
     # primary class is already reported under database.instanceClass.
     if explicit_class and explicit_class not in sizing.INSTANCE_MEMORY_GIB:
         r.bad("instanceClass", explicit_class, _known_classes())
-    instance_class = explicit_class or database.instance_class or None
+    # Both are str ("" when unset, as before): a missing primary class is reported under database.
+    instance_class = explicit_class or database.instance_class
     r.finish()
     return ReplicaConfig(count=count, instance_class=instance_class)
 
