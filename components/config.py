@@ -84,6 +84,10 @@ class DatabaseConfig:
     multi_az: bool
     db_name: str
     master_username: str
+    #: The IAM-authenticated user of the direct read path (replicas).  Not the master user: a user
+    #: granted rds_iam can no longer log in with a password, and RDS Proxy logs in as the master
+    #: user with the secret's password.  Created once with dbclient/reader_role.sql.
+    reader_username: str
     backup_retention_days: int
     backup_window: str
     maintenance_window: str
@@ -468,12 +472,33 @@ def _database(r: _Reader) -> DatabaseConfig:
         pattern=_PG_NAME_RE,
         accepted="expected a letter then letters, digits or '_', at most 63",
     )
-    if username.lower() in RESERVED_MASTER_USERNAMES or username.lower().startswith("pg_"):
+    if _reserved_username(username):
         r.bad(
             "masterUsername",
             username,
             "RDS for PostgreSQL reserves 'admin', 'rdsadmin', 'rdsrepladmin', 'public' and names starting 'pg_'; "
             "use e.g. 'orders_admin' or 'postgres'",
+        )
+    reader_username = r.string(
+        "readerUsername",
+        "orders_reader",
+        pattern=_PG_NAME_RE,
+        accepted="expected a letter then letters, digits or '_', at most 63",
+    )
+    if _reserved_username(reader_username):
+        r.bad(
+            "readerUsername",
+            reader_username,
+            "RDS for PostgreSQL reserves 'admin', 'rdsadmin', 'rdsrepladmin', 'public' and names starting 'pg_'; "
+            "use e.g. 'orders_reader'",
+        )
+    elif _PG_NAME_RE.match(reader_username) and reader_username.lower() == username.lower():
+        # Compared without case: the SQL that creates the role folds unquoted names to lower case.
+        r.bad(
+            "readerUsername",
+            reader_username,
+            f"expected a user other than masterUsername ({username!r}): the reader is granted rds_iam, which "
+            "stops password logins, and RDS Proxy logs in as the master user with its password; e.g. 'orders_reader'",
         )
     retention = r.integer(
         "backupRetentionDays", 7, low=1, high=35, unit=" days (read replicas and point-in-time recovery need backups)"
@@ -510,6 +535,7 @@ def _database(r: _Reader) -> DatabaseConfig:
         multi_az=multi_az,
         db_name=db_name,
         master_username=username,
+        reader_username=reader_username,
         backup_retention_days=retention,
         backup_window=backup_window,
         maintenance_window=maintenance_window,
@@ -522,6 +548,10 @@ def _database(r: _Reader) -> DatabaseConfig:
         work_mem_kb=work_mem,
         idle_in_transaction_session_timeout_ms=idle_tx,
     )
+
+
+def _reserved_username(name: str) -> bool:
+    return name.lower() in RESERVED_MASTER_USERNAMES or name.lower().startswith("pg_")
 
 
 def _known_classes() -> str:

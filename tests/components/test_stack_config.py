@@ -24,6 +24,19 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ("prod", {f"{NS}:database.masterUsername": "admin"}, "database.masterUsername", "'admin'"),
     ("prod", {f"{NS}:database.masterUsername": "rdsadmin"}, "database.masterUsername", "'rdsadmin'"),
     ("dev", {f"{NS}:database.masterUsername": "pg_app"}, "database.masterUsername", "starting 'pg_'"),
+    ("prod", {f"{NS}:database.readerUsername": "admin"}, "database.readerUsername", "'admin'"),
+    ("dev", {f"{NS}:database.readerUsername": "pg_read"}, "database.readerUsername", "starting 'pg_'"),
+    ("dev", {f"{NS}:database.readerUsername": "1reader"}, "database.readerUsername", "expected a letter then"),
+    ("dev", {f"{NS}:database.readerUsername": "orders-reader"}, "database.readerUsername", "'orders-reader'"),
+    ("prod", {f"{NS}:database.readerUsername": 7}, "database.readerUsername", "expected a letter then"),
+    ("prod", {f"{NS}:database.readerUsername": "orders_admin"}, "database.readerUsername", "other than masterUsername"),
+    ("dev", {f"{NS}:database.readerUsername": "Orders_Admin"}, "database.readerUsername", "rds_iam"),
+    (
+        "prod",
+        {f"{NS}:database.masterUsername": "postgres", f"{NS}:database.readerUsername": "postgres"},
+        "database.readerUsername",
+        "('postgres')",
+    ),
     ("prod", {f"{NS}:proxy.maxConnectionsPercent": 101}, "proxy.maxConnectionsPercent", "1 to 100"),
     ("prod", {f"{NS}:proxy.maxIdleConnectionsPercent": 95}, "proxy.maxIdleConnectionsPercent", "at most maxConnectionsPercent"),
     ("prod", {f"{NS}:alarms.connectionsPercent": 0}, "alarms.connectionsPercent", "1 to 99"),
@@ -177,3 +190,31 @@ def test_error_messages_never_echo_long_values() -> None:
         _load("dev", {f"{NS}:database.dbName": "x" * 500})
     (message,) = caught.value.problems
     assert "database.dbName" in message and len(message) < 300
+
+
+def test_reader_username_defaults_to_orders_reader() -> None:
+    for stack in ("dev", "prod"):
+        database = _load(stack).database
+        assert database.reader_username == "orders_reader" != database.master_username
+
+
+def test_reader_username_is_read_from_the_stack() -> None:
+    database = _load("prod", {f"{NS}:database.readerUsername": "lookup_ro"}).database
+    assert (database.master_username, database.reader_username) == ("orders_admin", "lookup_ro")
+
+
+def test_master_username_equal_to_the_default_reader_is_reported_on_the_reader_key() -> None:
+    with pytest.raises(ConfigError) as caught:
+        _load("dev", {f"{NS}:database.masterUsername": "orders_reader"})
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{NS}:database.readerUsername = 'orders_reader' is not accepted: ")
+    assert "masterUsername ('orders_reader')" in problem and "RDS Proxy" in problem
+
+
+def test_a_malformed_reader_username_equal_to_the_master_is_one_problem() -> None:
+    # Both keys are bad: one message each, and no second "must differ" message for the reader.
+    with pytest.raises(ConfigError) as caught:
+        _load("dev", {f"{NS}:database.masterUsername": "9x", f"{NS}:database.readerUsername": "9x"})
+    assert len(_problems(caught.value, "database.readerUsername")) == 1
+    assert len(_problems(caught.value, "database.masterUsername")) == 1
+    assert len(caught.value.problems) == 2
