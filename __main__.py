@@ -154,6 +154,9 @@ access = Access(
         prefix=config.prefix,
         proxy_arn=proxy.arn,
         db_user=db.master_username,
+        # Replicas are reached with IAM auth as a user granted rds_iam; the master user cannot be
+        # that user (rds_iam stops its password login, which RDS Proxy uses).
+        reader_user=db.reader_username,
         replica_arns=replica.arns,
         replica_resource_ids=replica.resource_ids,
         tags=tags,
@@ -193,6 +196,7 @@ pulumi.export("port", POSTGRES_PORT)
 pulumi.export("dbName", db.db_name)
 pulumi.export("dbUser", db.master_username)
 pulumi.export("secretArn", credentials.secret_arn)
+pulumi.export("dbReaderUser", db.reader_username)
 pulumi.export("connectPolicyArn", access.connect_policy_arn)
 pulumi.export("connectResourceArn", access.connect_resource_arn)
 pulumi.export("appSecurityGroupId", network.app_security_group_ids.apply(lambda ids: ids[0]))

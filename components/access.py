@@ -7,10 +7,15 @@ instance's ``db-...`` resource id.
 
 Reads go to the read replicas directly (RDS Proxy cannot target a replica of an
 RDS instance), and there the token is checked by the instance itself: the
-resource is ``arn:aws:rds-db:REGION:ACCOUNT:dbuser:<DbiResourceId>/<user>`` with
-the replica's ``db-...`` resource id.  One policy covers both, so a role that can
-use the proxy can also use the read path.  Attach the exported policy to Lambda
-execution roles and ECS task roles.
+resource is ``arn:aws:rds-db:REGION:ACCOUNT:dbuser:<DbiResourceId>/<reader>`` with
+the replica's ``db-...`` resource id.  The two users differ on purpose: the proxy
+maps IAM identities to the user of its secret (the master user, which logs in to
+the database with the secret's password), while a direct IAM login needs a
+database user granted ``rds_iam``, and in RDS for PostgreSQL such a user can no
+longer log in with a password, so the master user must never get it.  The reader
+user is created once with ``dbclient/reader_role.sql``.  One policy covers both,
+so a role that can use the proxy can also use the read path.  Attach the
+exported policy to Lambda execution roles and ECS task roles.
 """
 
 from __future__ import annotations
@@ -77,7 +82,10 @@ def connect_policy_document(resource_arn: str, replica_resource_arns: Sequence[s
 class AccessArgs:
     prefix: str
     proxy_arn: pulumi.Input[str]
+    #: The user the proxy logs in as (its secret's user, the master user).
     db_user: str
+    #: The rds_iam user of the direct read path; the replica statements name it, never db_user.
+    reader_user: str
     #: ARNs and DbiResourceIds (``db-...``) of the read replicas, in the same order (replica.py).
     replica_arns: pulumi.Input[Sequence[str]] = ()
     replica_resource_ids: pulumi.Input[Sequence[str]] = ()
@@ -98,7 +106,7 @@ class Access(pulumi.ComponentResource):
             arns, resource_ids = values
             if len(arns) != len(resource_ids):
                 raise ValueError(f"AccessArgs: {len(arns)} replica ARNs but {len(resource_ids)} resource ids")
-            return [instance_connect_resource_arn(a, r, args.db_user) for a, r in zip(arns, resource_ids, strict=True)]
+            return [instance_connect_resource_arn(a, r, args.reader_user) for a, r in zip(arns, resource_ids, strict=True)]
 
         replica_arns: pulumi.Output[list[str]] = pulumi.Output.all(
             pulumi.Output.from_input(args.replica_arns), pulumi.Output.from_input(args.replica_resource_ids)

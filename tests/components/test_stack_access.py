@@ -12,7 +12,8 @@ from components.access import connect_policy_document, connect_resource_arn, ins
 from gate.program import ProgramRun
 
 PROXY_RESOURCE = r"arn:aws:rds-db:us-east-1:123456789012:dbuser:prx-[a-z0-9]+/orders_admin"
-REPLICA_RESOURCE = r"arn:aws:rds-db:us-east-1:123456789012:dbuser:db-[A-Z0-9]+/orders_admin"
+#: Replicas are reached as the rds_iam reader user; the master user stays password-only for the proxy.
+REPLICA_RESOURCE = r"arn:aws:rds-db:us-east-1:123456789012:dbuser:db-[A-Z0-9]+/orders_reader"
 
 
 def test_connect_policy_names_the_proxy_resource_id(known_run: ProgramRun, stack: str) -> None:
@@ -47,13 +48,16 @@ def test_connect_policy_covers_each_replica_by_its_resource_id(known_run: Progra
         "Sid": "ConnectToReadReplicasWithIamAuth",
         "Effect": "Allow",
         "Action": ["rds-db:connect"],
-        "Resource": [f"arn:aws:rds-db:us-east-1:123456789012:dbuser:{resource_id}/orders_admin"],
+        "Resource": [f"arn:aws:rds-db:us-east-1:123456789012:dbuser:{resource_id}/orders_reader"],
     }
     assert re.fullmatch(REPLICA_RESOURCE, replica_statement["Resource"][0])
     # Never the identifier, the instance ARN or the primary's resource id.
     primary = named(known_run, "database-primary")
     text = json.dumps(doc)
     assert primary.outputs["resourceId"] not in text and replica.inputs["identifier"] not in text
+    # The master user only through the proxy: a direct IAM login as it would need rds_iam, which
+    # would stop the proxy's password login.
+    assert f"{resource_id}/orders_admin" not in text
 
 
 def test_connect_policy_with_three_replicas() -> None:
@@ -61,9 +65,21 @@ def test_connect_policy_with_three_replicas() -> None:
     doc = policy(named(run, "access-connect-policy").inputs["policy"])
     instances = run.by_type("aws:rds/instance:Instance")
     replicas = sorted((r for r in instances if r.name.startswith("replica-")), key=lambda r: r.name)
-    expected = [f"arn:aws:rds-db:us-east-1:123456789012:dbuser:{r.outputs['resourceId']}/orders_admin" for r in replicas]
+    expected = [f"arn:aws:rds-db:us-east-1:123456789012:dbuser:{r.outputs['resourceId']}/orders_reader" for r in replicas]
     assert len(set(expected)) == 3
     assert doc["Statement"][1]["Resource"] == expected  # replica order, one ARN each
+
+
+def test_connect_policy_names_the_configured_reader_user() -> None:
+    run = run_changed(
+        "prod",
+        {f"{NS}:database.readerUsername": "lookup_ro", f"{NS}:database.masterUsername": "postgres"},
+        unknown_computed=False,
+    )
+    proxy_statement, replica_statement = policy(named(run, "access-connect-policy").inputs["policy"])["Statement"]
+    assert [arn.rsplit("/", 1)[1] for arn in proxy_statement["Resource"]] == ["postgres"]
+    assert [arn.rsplit("/", 1)[1] for arn in replica_statement["Resource"]] == ["lookup_ro"]
+    assert (run.outputs["dbUser"], run.outputs["dbReaderUser"]) == ("postgres", "lookup_ro")
 
 
 def test_connect_policy_depends_on_the_proxy_and_replicas_in_preview(run: ProgramRun, stack: str) -> None:
