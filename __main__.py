@@ -176,6 +176,7 @@ if config.lambda_function.enabled:
             # Reachable: the replica group admits the app groups and the connect policy covers the replicas.
             reader_endpoint=replica.instances[0].address if replica.instances else None,
             db_user=db.master_username,
+            db_reader_user=db.reader_username,
             db_name=db.db_name,
             memory_mb=config.lambda_function.memory_mb,
             timeout_seconds=config.lambda_function.timeout_seconds,
@@ -195,8 +196,8 @@ pulumi.export("replicaIdentifiers", replica.identifiers)
 pulumi.export("port", POSTGRES_PORT)
 pulumi.export("dbName", db.db_name)
 pulumi.export("dbUser", db.master_username)
-pulumi.export("secretArn", credentials.secret_arn)
 pulumi.export("dbReaderUser", db.reader_username)
+pulumi.export("secretArn", credentials.secret_arn)
 pulumi.export("connectPolicyArn", access.connect_policy_arn)
 pulumi.export("connectResourceArn", access.connect_resource_arn)
 pulumi.export("appSecurityGroupId", network.app_security_group_ids.apply(lambda ids: ids[0]))

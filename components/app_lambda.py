@@ -12,8 +12,8 @@
   than the budget counted.
 * Role: Lambda trust, ``AWSLambdaVPCAccessExecutionRole`` (ENIs and logs), and
   the ``rds-db:connect`` policy for the proxy.
-* Environment: ``DB_PROXY_ENDPOINT``, ``DB_READER_ENDPOINT`` (if any),
-  ``DB_USER``, ``DB_NAME``, ``DB_AUTH=iam``, ``DB_SSLMODE=require``.  ``AWS_REGION``
+* Environment: ``DB_PROXY_ENDPOINT``, ``DB_READER_ENDPOINT`` and
+  ``DB_READER_USER`` (if there is a reader), ``DB_USER``, ``DB_NAME``, ``DB_AUTH=iam``, ``DB_SSLMODE=require``.  ``AWS_REGION``
   is provided by Lambda itself (it is a reserved variable and cannot be set).
 """
 
@@ -48,6 +48,8 @@ class OrderLookupFunctionArgs:
     db_user: str
     db_name: str
     reader_endpoint: pulumi.Input[str] | None = None
+    #: The rds_iam user for the reader endpoint (tokens are per host and user); None means db_user.
+    db_reader_user: str | None = None
     memory_mb: int = 256
     timeout_seconds: int = 10
     tags: dict[str, str] = field(default_factory=dict)
@@ -140,6 +142,8 @@ class OrderLookupFunction(pulumi.ComponentResource):
         }
         if args.reader_endpoint is not None:
             variables["DB_READER_ENDPOINT"] = args.reader_endpoint
+            if args.db_reader_user is not None:
+                variables["DB_READER_USER"] = args.db_reader_user
 
         function = aws.lambda_.Function(
             f"{name}-function",

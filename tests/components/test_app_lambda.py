@@ -48,7 +48,7 @@ def _run(args: OrderLookupFunctionArgs) -> ProgramRun:
 
 
 def test_function_wiring() -> None:
-    run = _run(_args(reader_endpoint="orders-dev-ro.proxy-abc.us-east-1.rds.amazonaws.com"))
+    run = _run(_args(reader_endpoint="orders-dev-ro.proxy-abc.us-east-1.rds.amazonaws.com", db_reader_user="orders_reader"))
     (component,) = run.by_type(TYPE)
     (function,) = run.by_type("aws:lambda/function:Function")
     (layer,) = run.by_type("aws:lambda/layerVersion:LayerVersion")
@@ -68,6 +68,7 @@ def test_function_wiring() -> None:
     env = inputs["environment"]["variables"]
     assert env["DB_PROXY_ENDPOINT"] == "orders-dev.proxy-abc.us-east-1.rds.amazonaws.com"
     assert env["DB_READER_ENDPOINT"] == "orders-dev-ro.proxy-abc.us-east-1.rds.amazonaws.com"
+    assert env["DB_READER_USER"] == "orders_reader"  # the rds_iam user; the proxy keeps DB_USER
     assert (env["DB_USER"], env["DB_NAME"], env["DB_AUTH"], env["DB_SSLMODE"]) == ("orders_app", "orders", "iam", "require")
     assert "AWS_REGION" not in env  # reserved by Lambda: setting it fails the deployment
     assert not any("PASSWORD" in key for key in env)
@@ -86,6 +87,16 @@ def test_without_reader_endpoint_the_variable_is_absent() -> None:
     run = _run(_args())
     (function,) = run.by_type("aws:lambda/function:Function")
     assert "DB_READER_ENDPOINT" not in function.inputs["environment"]["variables"]
+
+
+def test_reader_user_is_set_only_with_a_reader_endpoint() -> None:
+    # No reader: a reader user would be read by nothing, so it is not set.
+    (function,) = _run(_args(db_reader_user="orders_reader")).by_type("aws:lambda/function:Function")
+    assert "DB_READER_USER" not in function.inputs["environment"]["variables"]
+    # A reader without a reader user: the handler falls back to DB_USER.
+    (function,) = _run(_args(reader_endpoint="orders-dev-ro.example")).by_type("aws:lambda/function:Function")
+    variables = function.inputs["environment"]["variables"]
+    assert variables["DB_READER_ENDPOINT"] == "orders-dev-ro.example" and "DB_READER_USER" not in variables
 
 
 def test_code_archive_is_the_dbclient_package() -> None:

@@ -35,11 +35,31 @@ def test_enabled_function_uses_the_stack(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert i["vpcConfig"]["subnetIds"][0] == "subnet-0a1b2c3d4e5f60001"
     variables = i["environment"]["variables"]
     assert variables["DB_USER"] == "orders_admin" and variables["DB_NAME"] == "orders"
+    # Reads go to the replica as the rds_iam reader user, never as the master user the proxy uses.
+    assert variables["DB_READER_USER"] == "orders_reader"
     deps = function.property_dependencies["environment"]
     assert named(run, "proxy-proxy").urn in deps and named(run, "replica-1").urn in deps
     attachment = named(run, "order-lookup-rds-connect")
     assert attachment.property_dependencies["policyArn"] == [named(run, "access-connect-policy").urn]
     assert "orderLookupFunctionArn" in run.outputs
+
+
+def test_enabled_function_reader_user_follows_the_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(dbclient.layer, "build_layer", lambda *a, **k: tmp_path / "layer.zip")
+    run = run_changed(
+        "prod", {f"{NS}:lambdaFunction.enabled": True, f"{NS}:database.readerUsername": "lookup_ro"}, unknown_computed=False
+    )
+    variables = named(run, "order-lookup-function").inputs["environment"]["variables"]
+    assert variables["DB_READER_ENDPOINT"] == named(run, "replica-1").outputs["address"]
+    assert variables["DB_READER_USER"] == "lookup_ro" == run.outputs["dbReaderUser"]
+    assert variables["DB_USER"] == "orders_admin" == run.outputs["dbUser"]
+
+
+def test_enabled_function_without_replicas_has_no_reader(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(dbclient.layer, "build_layer", lambda *a, **k: tmp_path / "layer.zip")
+    run = run_changed("dev", {f"{NS}:lambdaFunction.enabled": True})
+    variables = named(run, "order-lookup-function").inputs["environment"]["variables"]
+    assert "DB_READER_ENDPOINT" not in variables and "DB_READER_USER" not in variables
 
 
 def test_enabled_function_needs_lambda_concurrency() -> None:
