@@ -7,6 +7,7 @@ Configuration (environment, checked at cold start; every missing variable is nam
 ``DB_USER``, ``DB_NAME``   database user and name                                     required
 ``AWS_REGION``             set by Lambda; needed to sign IAM tokens / read secrets    required for iam, secret
 ``DB_READER_ENDPOINT``     reader endpoint; reads try it first, then the writer       optional
+``DB_READER_USER``         user on the reader endpoint (default ``DB_USER``)          optional
 ``DB_PORT``                default 5432                                               optional
 ``DB_SSLMODE``             default ``require``; ``DB_SSLROOTCERT`` => ``verify-full``  optional
 ``DB_AUTH``                ``iam`` (default), ``secret`` (``DB_PASSWORD_SECRET_ARN``) or
@@ -120,12 +121,17 @@ class HandlerConfig:
             target_session_attrs="any",
         )
         reader_host = env.get("DB_READER_ENDPOINT")
-        reader = writer.with_host(reader_host) if reader_host else None
-        if reader is not None and auth == "iam":
-            from dbclient.credentials import IamTokenProvider
+        reader: ConnectionSettings | None = None
+        if reader_host:
+            # Replicas are reached directly, as a user granted rds_iam; the proxy's user (the master
+            # user) cannot be that user, since rds_iam stops its password login.
+            reader_user = env.get("DB_READER_USER") or user
+            reader = replace(writer.with_host(reader_host), user=reader_user)
+            if auth == "iam":
+                from dbclient.credentials import IamTokenProvider
 
-            # IAM tokens are signed for a host name: the reader endpoint needs its own.
-            reader = replace(reader, password=IamTokenProvider(reader_host or "", port, user, region))
+                # IAM tokens are signed for a host name and a user: the reader needs its own.
+                reader = replace(reader, password=IamTokenProvider(reader_host, port, reader_user, region))
         return cls(writer=writer, reader=reader, auth=auth)
 
 

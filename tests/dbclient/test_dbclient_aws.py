@@ -111,3 +111,32 @@ def test_lambda_config_with_iam_auth_signs_tokens_for_the_proxy(aws: None) -> No
     assert config.reader is not None
     reader_token = config.reader.resolve_password()
     assert reader_token is not None and reader_token.startswith("orders-ro.proxy-abc.x:5432/?")  # signed for its own host
+    assert "DBUser=orders_app" in reader_token  # no DB_READER_USER: the reader uses DB_USER
+
+
+def test_lambda_config_with_iam_auth_signs_reader_tokens_for_the_reader_user(aws: None) -> None:
+    """Tokens are per host and user: the replica's is for the rds_iam reader, the proxy's for the master user."""
+    from dbclient.lambda_handler import HandlerConfig
+
+    proxy = "orders-prod-proxy.proxy-abc.us-east-1.rds.amazonaws.com"
+    replica = "orders-prod-db-replica-1.abc.us-east-1.rds.amazonaws.com"
+    config = HandlerConfig.from_env({"DB_PROXY_ENDPOINT": proxy, "DB_USER": "orders_admin", "DB_NAME": "orders",
+                                     "AWS_REGION": REGION, "DB_READER_ENDPOINT": replica, "DB_READER_USER": "orders_reader"})
+    assert config.reader is not None
+    assert isinstance(config.writer.password, IamTokenProvider) and isinstance(config.reader.password, IamTokenProvider)
+    assert (config.reader.password.host, config.reader.password.user) == (replica, "orders_reader")
+    assert (config.writer.password.host, config.writer.password.user) == (proxy, "orders_admin")
+
+    def signed(token: str | None) -> tuple[str, dict[str, list[str]]]:
+        assert token is not None
+        where, _, query = token.partition("/?")
+        return where, urllib.parse.parse_qs(query)
+
+    reader_where, reader_params = signed(config.reader.resolve_password())
+    writer_where, writer_params = signed(config.writer.resolve_password())
+    assert reader_where == f"{replica}:5432" and reader_params["DBUser"] == ["orders_reader"]
+    assert writer_where == f"{proxy}:5432" and writer_params["DBUser"] == ["orders_admin"]
+    for params in (reader_params, writer_params):
+        assert params["Action"] == ["connect"]
+        assert params["X-Amz-Credential"][0].split("/")[2:4] == [REGION, "rds-db"]
+    assert config.reader.user == "orders_reader" and config.writer.user == "orders_admin"

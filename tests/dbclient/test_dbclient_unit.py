@@ -319,3 +319,17 @@ def test_handler_config_names_missing_variables() -> None:
          "DB_READER_ENDPOINT": "r"}
     )
     assert config.writer.sslmode == "require" and config.reader is not None and config.reader.host == "r"
+
+
+def test_handler_config_reader_user() -> None:
+    base = {"DB_AUTH": "password", "DB_PASSWORD": "pw", "DB_PROXY_ENDPOINT": "p", "DB_USER": "orders_admin", "DB_NAME": "n"}
+    config = lambda_handler.HandlerConfig.from_env({**base, "DB_READER_ENDPOINT": "r", "DB_READER_USER": "orders_reader"})
+    assert config.reader is not None
+    assert (config.reader.host, config.reader.user) == ("r", "orders_reader")
+    assert (config.writer.host, config.writer.user) == ("p", "orders_admin")  # the proxy keeps the master user
+    # Without DB_READER_USER the reader uses DB_USER, as before the variable existed.
+    config = lambda_handler.HandlerConfig.from_env({**base, "DB_READER_ENDPOINT": "r"})
+    assert config.reader is not None and config.reader.user == "orders_admin"
+    # A reader user without a reader endpoint is ignored.
+    config = lambda_handler.HandlerConfig.from_env({**base, "DB_READER_USER": "orders_reader"})
+    assert config.reader is None and config.writer.user == "orders_admin"
