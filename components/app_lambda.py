@@ -33,9 +33,9 @@ HANDLER = "dbclient.lambda_handler.handler"
 RUNTIME = "python3.11"
 VPC_ACCESS_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
 #: Files shipped with the handler (sources only; not the layer builder, nor the ECS pool,
-#: which imports components.sizing).
+#: which imports components.sizing, nor the DBA's one-time reader-role script).
 _CODE_SUFFIXES = (".py", ".sql")
-_NOT_SHIPPED = {"layer.py", "pool.py"}
+_NOT_SHIPPED = {"layer.py", "pool.py", "reader_role.sql"}
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,7 @@ def test_code_archive_is_the_dbclient_package() -> None:
     assert "dbclient/lambda_handler.py" in names and "dbclient/__init__.py" in names
     assert "dbclient/schema.sql" in names and "dbclient/connect.py" in names and "dbclient/retry.py" in names
     assert "dbclient/layer.py" not in names and "dbclient/pool.py" not in names
+    assert "dbclient/reader_role.sql" not in names  # run once by a DBA, never by the function
     assert all(name.startswith("dbclient/") and "__pycache__" not in name for name in names)
 
 
