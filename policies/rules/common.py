@@ -226,6 +226,16 @@ def policy_json(value: Any) -> dict[str, Any] | None:
 # --- Configuration --------------------------------------------------------------------------------
 
 
+def string_list_schema(key: str, description: str, *, pattern: str | None = None) -> PolicyConfigSchema:
+    """A config schema with one optional list of strings (allow-lists and extra names), empty by default."""
+    items: dict[str, Any] = {"type": "string", "minLength": 1}
+    if pattern is not None:
+        items = {"type": "string", "pattern": pattern}
+    return PolicyConfigSchema(
+        properties={key: {"type": "array", "items": items, "default": [], "description": description}}
+    )
+
+
 def config_value(config: Mapping[str, Any], schema: PolicyConfigSchema | None, key: str) -> Any:
     """The configured value of *key*, else the schema's default."""
     if key in config:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pulumi_policy import PolicyConfigSchema, ReportViolation, Severity
+from pulumi_policy import ReportViolation, Severity
 
 from .common import (
     IAM_POLICY,
@@ -33,6 +33,7 @@ from .common import (
     proxy_links,
     resource_policy,
     stack_policy,
+    string_list_schema,
 )
 
 #: RDS for PostgreSQL: "MasterUsername X cannot be used as it is a reserved word used by the engine".
@@ -281,16 +282,7 @@ POLICIES = [
         (INSTANCE,),
         _check_username,
         severity=Severity.HIGH,
-        schema=PolicyConfigSchema(
-            properties={
-                "extraReservedUsernames": {
-                    "type": "array",
-                    "items": {"type": "string", "minLength": 1},
-                    "default": [],
-                    "description": "More user names to refuse (organisation conventions).",
-                },
-            }
-        ),
+        schema=string_list_schema("extraReservedUsernames", "More user names to refuse (organisation conventions)."),
         remediation='Use a master user name such as "postgres".',
     ),
     stack_policy(

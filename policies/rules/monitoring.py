@@ -27,6 +27,7 @@ from .common import (
     resource_policy,
     sizing,
     stack_policy,
+    string_list_schema,
 )
 
 RDS_NAMESPACE = "AWS/RDS"
@@ -298,16 +299,7 @@ POLICIES = [
         (METRIC_ALARM,),
         _check_metric_name,
         severity=Severity.MEDIUM,
-        schema=PolicyConfigSchema(
-            properties={
-                "extraMetricNames": {
-                    "type": "array",
-                    "items": {"type": "string", "minLength": 1},
-                    "default": [],
-                    "description": "More metric names to accept in AWS/RDS (new metrics AWS added).",
-                },
-            }
-        ),
+        schema=string_list_schema("extraMetricNames", "More metric names to accept in AWS/RDS (new metrics AWS added)."),
         remediation="Use a published RDS / RDS Proxy metric name.",
     ),
     resource_policy(

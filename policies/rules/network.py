@@ -24,7 +24,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from pulumi_policy import PolicyConfigSchema, ReportViolation, Severity
+from pulumi_policy import ReportViolation, Severity
 
 from .common import (
     CLUSTER,
@@ -47,6 +47,7 @@ from .common import (
     label,
     resource_policy,
     stack_policy,
+    string_list_schema,
 )
 
 _DEFAULT_PORTS = {"postgres": 5432, "aurora-postgresql": 5432, "mysql": 3306, "mariadb": 3306, "aurora-mysql": 3306}
@@ -385,16 +386,10 @@ POLICIES = [
         (INSTANCE, CLUSTER),
         _check_ingress_from_proxy,
         severity=Severity.HIGH,
-        schema=PolicyConfigSchema(
-            properties={
-                "allowedSourceSecurityGroupIds": {
-                    "type": "array",
-                    "items": {"type": "string", "pattern": "^sg-[0-9a-f]{8,17}$"},
-                    "default": [],
-                    "description": "Security group ids outside the stack that may reach databases "
-                    "(for example a proxy managed by another stack).",
-                },
-            }
+        schema=string_list_schema(
+            "allowedSourceSecurityGroupIds",
+            "Security group ids outside the stack that may reach databases (for example a proxy managed by another stack).",
+            pattern="^sg-[0-9a-f]{8,17}$",
         ),
         remediation="Allow ingress to the primary's security group only from the proxy's security group and point "
         "applications at the proxy; put read replicas in a group of their own for direct reads.",
@@ -405,15 +400,10 @@ POLICIES = [
         (INSTANCE, CLUSTER),
         _check_cidr_ingress,
         severity=Severity.CRITICAL,
-        schema=PolicyConfigSchema(
-            properties={
-                "allowedCidrs": {
-                    "type": "array",
-                    "items": {"type": "string", "pattern": "^[0-9a-fA-F:.]+/[0-9]{1,3}$"},
-                    "default": [],
-                    "description": "CIDR ranges that may reach the database port directly (none by default).",
-                },
-            }
+        schema=string_list_schema(
+            "allowedCidrs",
+            "CIDR ranges that may reach the database port directly (none by default).",
+            pattern="^[0-9a-fA-F:.]+/[0-9]{1,3}$",
         ),
         remediation="Replace CIDR ingress with ingress from the RDS Proxy security group.",
     ),

@@ -27,6 +27,7 @@ from .common import (
     resource_policy,
     sizing,
     stack_policy,
+    string_list_schema,
 )
 
 #: PostgreSQL parameters RDS marks "static": a change needs a reboot, and AWS rejects
@@ -261,15 +262,8 @@ POLICIES = [
         (PARAMETER_GROUP,),
         _check_static,
         severity=Severity.HIGH,
-        schema=PolicyConfigSchema(
-            properties={
-                "extraStaticParameters": {
-                    "type": "array",
-                    "items": {"type": "string", "minLength": 1},
-                    "default": [],
-                    "description": "More parameter names to treat as static (extensions' parameters, for example).",
-                },
-            }
+        schema=string_list_schema(
+            "extraStaticParameters", "More parameter names to treat as static (extensions' parameters, for example)."
         ),
         remediation='Set applyMethod = "pending-reboot" for static parameters.',
     ),
