@@ -61,6 +61,27 @@ class Network(pulumi.ComponentResource):
         def tags(resource_name: str) -> dict[str, str]:
             return {**args.tags, "Name": resource_name}
 
+        def port_rule(
+            rule_type: type[aws.vpc.SecurityGroupIngressRule] | type[aws.vpc.SecurityGroupEgressRule],
+            resource_name: str,
+            group_id: pulumi.Input[str],
+            peer_group_id: pulumi.Input[str],
+            description: str,
+            tag_name: str,
+        ) -> None:
+            """One TCP rule on the database port between two security groups (never a CIDR)."""
+            rule_type(
+                resource_name,
+                security_group_id=group_id,
+                referenced_security_group_id=peer_group_id,
+                ip_protocol="tcp",
+                from_port=args.port,
+                to_port=args.port,
+                description=description,
+                tags=tags(tag_name),
+                opts=child,
+            )
+
         if args.create_vpc:
             if not args.vpc_cidr:
                 raise ValueError("NetworkArgs.vpc_cidr is required with create_vpc")
@@ -126,52 +147,40 @@ class Network(pulumi.ComponentResource):
         )
 
         for index, app_group_id in enumerate(app_group_ids):
-            aws.vpc.SecurityGroupIngressRule(
+            port_rule(
+                aws.vpc.SecurityGroupIngressRule,
                 f"{name}-proxy-ingress-from-app-{index + 1}",
-                security_group_id=proxy_security_group.id,
-                referenced_security_group_id=app_group_id,
-                ip_protocol="tcp",
-                from_port=args.port,
-                to_port=args.port,
-                description="PostgreSQL from the application tier",
-                tags=tags(f"{args.prefix}-proxy-from-app"),
-                opts=child,
+                proxy_security_group.id,
+                app_group_id,
+                "PostgreSQL from the application tier",
+                f"{args.prefix}-proxy-from-app",
             )
         if created_app_group is not None:
             # Existing app groups keep the egress their owners gave them; a group created here
             # gets exactly one egress rule: to the proxy.
-            aws.vpc.SecurityGroupEgressRule(
+            port_rule(
+                aws.vpc.SecurityGroupEgressRule,
                 f"{name}-app-egress-to-proxy",
-                security_group_id=created_app_group.id,
-                referenced_security_group_id=proxy_security_group.id,
-                ip_protocol="tcp",
-                from_port=args.port,
-                to_port=args.port,
-                description="PostgreSQL to the RDS Proxy",
-                tags=tags(f"{args.prefix}-app-to-proxy"),
-                opts=child,
+                created_app_group.id,
+                proxy_security_group.id,
+                "PostgreSQL to the RDS Proxy",
+                f"{args.prefix}-app-to-proxy",
             )
-        aws.vpc.SecurityGroupEgressRule(
+        port_rule(
+            aws.vpc.SecurityGroupEgressRule,
             f"{name}-proxy-egress-to-database",
-            security_group_id=proxy_security_group.id,
-            referenced_security_group_id=database_security_group.id,
-            ip_protocol="tcp",
-            from_port=args.port,
-            to_port=args.port,
-            description="PostgreSQL to the database",
-            tags=tags(f"{args.prefix}-proxy-to-database"),
-            opts=child,
+            proxy_security_group.id,
+            database_security_group.id,
+            "PostgreSQL to the database",
+            f"{args.prefix}-proxy-to-database",
         )
-        aws.vpc.SecurityGroupIngressRule(
+        port_rule(
+            aws.vpc.SecurityGroupIngressRule,
             f"{name}-database-ingress-from-proxy",
-            security_group_id=database_security_group.id,
-            referenced_security_group_id=proxy_security_group.id,
-            ip_protocol="tcp",
-            from_port=args.port,
-            to_port=args.port,
-            description="PostgreSQL from the RDS Proxy only",
-            tags=tags(f"{args.prefix}-database-from-proxy"),
-            opts=child,
+            database_security_group.id,
+            proxy_security_group.id,
+            "PostgreSQL from the RDS Proxy only",
+            f"{args.prefix}-database-from-proxy",
         )
 
         # The replica group exists only with replicas: an empty group would still admit the app tier
@@ -188,29 +197,23 @@ class Network(pulumi.ComponentResource):
                 opts=child,
             )
             for index, app_group_id in enumerate(app_group_ids):
-                aws.vpc.SecurityGroupIngressRule(
+                port_rule(
+                    aws.vpc.SecurityGroupIngressRule,
                     f"{name}-replica-ingress-from-app-{index + 1}",
-                    security_group_id=replica_security_group.id,
-                    referenced_security_group_id=app_group_id,
-                    ip_protocol="tcp",
-                    from_port=args.port,
-                    to_port=args.port,
-                    description="PostgreSQL reads from the application tier",
-                    tags=tags(f"{args.prefix}-replica-from-app"),
-                    opts=child,
+                    replica_security_group.id,
+                    app_group_id,
+                    "PostgreSQL reads from the application tier",
+                    f"{args.prefix}-replica-from-app",
                 )
             if created_app_group is not None:
                 # Same rule as for the proxy: a group created here has egress only where it may connect.
-                aws.vpc.SecurityGroupEgressRule(
+                port_rule(
+                    aws.vpc.SecurityGroupEgressRule,
                     f"{name}-app-egress-to-replica",
-                    security_group_id=created_app_group.id,
-                    referenced_security_group_id=replica_security_group.id,
-                    ip_protocol="tcp",
-                    from_port=args.port,
-                    to_port=args.port,
-                    description="PostgreSQL to the read replicas",
-                    tags=tags(f"{args.prefix}-app-to-replica"),
-                    opts=child,
+                    created_app_group.id,
+                    replica_security_group.id,
+                    "PostgreSQL to the read replicas",
+                    f"{args.prefix}-app-to-replica",
                 )
 
         self.vpc_id = vpc_id
