@@ -134,8 +134,29 @@ class _CapturingMonitor(pulumi_mocks.MockMonitor):
         self.stack_outputs: struct_pb2.Struct | None = None
         self.stack_urn = ""
         self._lock = threading.Lock()
+        #: Event loops made for the SDK's executor threads (it needs one per thread to deserialize).
+        self.thread_loops: list[asyncio.AbstractEventLoop] = []
+
+    def _ensure_thread_loop(self) -> None:
+        """Give this executor thread an event loop we can close ourselves once the run is over.
+
+        Left to the SDK, each thread's loop is only reclaimed by the garbage collector, whose
+        ``__del__`` then fails on an already-closed self-pipe ("Invalid file descriptor: -1").
+        """
+        try:
+            asyncio.get_event_loop()
+        except RuntimeError:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            with self._lock:
+                self.thread_loops.append(loop)
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        self._ensure_thread_loop()
+        return super().Invoke(request)
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        self._ensure_thread_loop()
         response = super().RegisterResource(request)
         if request.type == STACK_TYPE:
             self.stack_urn = response.urn
@@ -294,6 +315,8 @@ def run_program(
         loop.run_until_complete(loop.shutdown_default_executor())
         asyncio.set_event_loop(None)
         loop.close()
+        for thread_loop in monitor.thread_loops:
+            thread_loop.close()
         os.chdir(old_cwd)
         if added_path:
             sys.path.remove(str(project_dir))
