@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pulumi_policy import PolicyConfigSchema, ReportViolation, Severity
 
-from .common import INSTANCE, Config, Props, as_bool, as_number, is_replica, is_unknown, label, resource_policy
+from .policy_factory import Config, Props, resource_policy
+from .property_values import as_bool, as_number, is_unknown
+from .rds_lookups import is_replica
+from .resource_types import INSTANCE, label
 
 #: What AWS uses when ``backupRetentionPeriod`` is not set on create.
 AWS_DEFAULT_BACKUP_RETENTION_DAYS = 1

@@ -9,7 +9,11 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, Severity
 
-from .common import (
+from .config_schemas import string_list_schema
+from .policy_factory import Config, Props, resource_policy, stack_policy
+from .property_values import as_bool, as_list, is_unknown, policy_json
+from .rds_lookups import engine_of, is_replica, proxy_links
+from .resource_types import (
     IAM_POLICY,
     IAM_POLICY_ATTACHMENT,
     IAM_ROLE,
@@ -19,22 +23,9 @@ from .common import (
     POSTGRES_ENGINES,
     PROXY,
     SECRET,
-    Config,
-    Props,
-    Res,
-    StackIndex,
-    as_bool,
-    as_list,
-    engine_of,
-    is_replica,
-    is_unknown,
     label,
-    policy_json,
-    proxy_links,
-    resource_policy,
-    stack_policy,
-    string_list_schema,
 )
+from .stack_index import Res, StackIndex
 
 #: RDS for PostgreSQL: "MasterUsername X cannot be used as it is a reserved word used by the engine".
 RESERVED_POSTGRES_USERNAMES = ("admin", "rdsadmin", "rdsrepladmin", "rds_superuser", "rds_replication", "public")

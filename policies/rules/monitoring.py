@@ -8,27 +8,13 @@ from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, ReportViolation, Severity
 
-from .common import (
-    INSTANCE,
-    METRIC_ALARM,
-    Config,
-    Props,
-    Res,
-    StackIndex,
-    as_bool,
-    as_list,
-    as_number,
-    as_str,
-    is_replica,
-    is_unknown,
-    label,
-    parameter_group_of,
-    parameters_of,
-    resource_policy,
-    sizing,
-    stack_policy,
-    string_list_schema,
-)
+from .config_schemas import string_list_schema
+from .policy_factory import Config, Props, resource_policy, stack_policy
+from .program_sizing import sizing
+from .property_values import as_bool, as_list, as_number, as_str, is_unknown
+from .rds_lookups import is_replica, parameter_group_of, parameters_of
+from .resource_types import INSTANCE, METRIC_ALARM, label
+from .stack_index import Res, StackIndex
 
 RDS_NAMESPACE = "AWS/RDS"
 

@@ -26,29 +26,12 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, Severity
 
-from .common import (
-    CLUSTER,
-    INSTANCE,
-    PROXY,
-    PROXY_ENDPOINT,
-    SECURITY_GROUP,
-    SG_INGRESS_RULE,
-    SG_RULE,
-    Config,
-    Props,
-    Res,
-    StackIndex,
-    as_bool,
-    as_list,
-    as_number,
-    engine_of,
-    is_replica,
-    is_unknown,
-    label,
-    resource_policy,
-    stack_policy,
-    string_list_schema,
-)
+from .config_schemas import string_list_schema
+from .policy_factory import Config, Props, resource_policy, stack_policy
+from .property_values import as_bool, as_list, as_number, is_unknown
+from .rds_lookups import engine_of, is_replica
+from .resource_types import CLUSTER, INSTANCE, PROXY, PROXY_ENDPOINT, SECURITY_GROUP, SG_INGRESS_RULE, SG_RULE, label
+from .stack_index import Res, StackIndex
 
 _DEFAULT_PORTS = {"postgres": 5432, "aurora-postgresql": 5432, "mysql": 3306, "mariadb": 3306, "aurora-mysql": 3306}
 

@@ -10,25 +10,13 @@ from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, ReportViolation, Severity
 
-from .common import (
-    INSTANCE,
-    PARAMETER_GROUP,
-    Config,
-    Props,
-    Res,
-    StackIndex,
-    as_str,
-    is_replica,
-    is_unknown,
-    label,
-    parameter_group_of,
-    parameters_of,
-    proxy_links,
-    resource_policy,
-    sizing,
-    stack_policy,
-    string_list_schema,
-)
+from .config_schemas import string_list_schema
+from .policy_factory import Config, Props, resource_policy, stack_policy
+from .program_sizing import sizing
+from .property_values import as_str, is_unknown
+from .rds_lookups import is_replica, parameter_group_of, parameters_of, proxy_links
+from .resource_types import INSTANCE, PARAMETER_GROUP, label
+from .stack_index import Res, StackIndex
 
 #: PostgreSQL parameters RDS marks "static": a change needs a reboot, and AWS rejects
 #: ``apply_method = "immediate"`` for them ("cannot use immediate apply method for static parameter").

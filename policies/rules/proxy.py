@@ -4,30 +4,12 @@ from __future__ import annotations
 
 from pulumi_policy import PolicyConfigSchema, ReportViolation, Severity
 
-from .common import (
-    INSTANCE,
-    PROXY,
-    PROXY_ENDPOINT,
-    PROXY_TARGET,
-    PROXY_TARGET_GROUP,
-    Config,
-    Props,
-    StackIndex,
-    as_bool,
-    as_list,
-    as_number,
-    as_str,
-    is_replica,
-    is_unknown,
-    label,
-    parameter_group_of,
-    parameters_of,
-    proxy_links,
-    proxy_of,
-    resource_policy,
-    sizing,
-    stack_policy,
-)
+from .policy_factory import Config, Props, resource_policy, stack_policy
+from .program_sizing import sizing
+from .property_values import as_bool, as_list, as_number, as_str, is_unknown
+from .rds_lookups import is_replica, parameter_group_of, parameters_of, proxy_links, proxy_of
+from .resource_types import INSTANCE, PROXY, PROXY_ENDPOINT, PROXY_TARGET, PROXY_TARGET_GROUP, label
+from .stack_index import StackIndex
 
 #: RDS Proxy's connection_borrow_timeout: default 120 s, allowed 1..300 (seconds).
 BORROW_TIMEOUT_MAX = 300
