@@ -266,30 +266,32 @@ def _check_iam_auth(index: StackIndex, config: Config, report: ReportViolation) 
         )
 
 
-POLICIES = [
-    resource_policy(
-        "rds-master-username",
-        "Master user names of RDS for PostgreSQL instances are names the engine accepts (not admin, rdsadmin, pg_*).",
-        (INSTANCE,),
-        _check_username,
-        severity=Severity.HIGH,
-        schema=string_list_schema("extraReservedUsernames", "More user names to refuse (organisation conventions)."),
-        remediation='Use a master user name such as "postgres".',
-    ),
-    stack_policy(
-        "proxy-role-can-read-secret",
-        "Every RDS Proxy has an IAM role, trusted by rds.amazonaws.com, that can read its auth secret.",
-        (PROXY,),
-        _check_proxy_role,
-        severity=Severity.CRITICAL,
-        remediation="Set roleArn to a role with secretsmanager:GetSecretValue on the auth secret.",
-    ),
-    stack_policy(
-        "proxy-iam-auth-requires-db-iam-auth",
-        "When an RDS Proxy requires IAM authentication, its target instance has IAM database authentication on.",
-        (PROXY,),
-        _check_iam_auth,
-        severity=Severity.MEDIUM,
-        remediation="Set iamDatabaseAuthenticationEnabled = true on the target instance.",
-    ),
-]
+RDS_MASTER_USERNAME = resource_policy(
+    "rds-master-username",
+    "Master user names of RDS for PostgreSQL instances are names the engine accepts (not admin, rdsadmin, pg_*).",
+    (INSTANCE,),
+    _check_username,
+    severity=Severity.HIGH,
+    schema=string_list_schema("extraReservedUsernames", "More user names to refuse (organisation conventions)."),
+    remediation='Use a master user name such as "postgres".',
+)
+
+
+PROXY_ROLE_CAN_READ_SECRET = stack_policy(
+    "proxy-role-can-read-secret",
+    "Every RDS Proxy has an IAM role, trusted by rds.amazonaws.com, that can read its auth secret.",
+    (PROXY,),
+    _check_proxy_role,
+    severity=Severity.CRITICAL,
+    remediation="Set roleArn to a role with secretsmanager:GetSecretValue on the auth secret.",
+)
+
+
+PROXY_IAM_AUTH_REQUIRES_DB_IAM_AUTH = stack_policy(
+    "proxy-iam-auth-requires-db-iam-auth",
+    "When an RDS Proxy requires IAM authentication, its target instance has IAM database authentication on.",
+    (PROXY,),
+    _check_iam_auth,
+    severity=Severity.MEDIUM,
+    remediation="Set iamDatabaseAuthenticationEnabled = true on the target instance.",
+)

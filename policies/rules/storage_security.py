@@ -25,13 +25,11 @@ def _check_encrypted(type_: str, name: str, props: Props, config: Config, report
         )
 
 
-POLICIES = [
-    resource_policy(
-        "rds-storage-encrypted",
-        "RDS instances encrypt their storage.",
-        (INSTANCE,),
-        _check_encrypted,
-        severity=Severity.HIGH,
-        remediation="Set storageEncrypted = true.",
-    ),
-]
+RDS_STORAGE_ENCRYPTED = resource_policy(
+    "rds-storage-encrypted",
+    "RDS instances encrypt their storage.",
+    (INSTANCE,),
+    _check_encrypted,
+    severity=Severity.HIGH,
+    remediation="Set storageEncrypted = true.",
+)
