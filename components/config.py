@@ -394,14 +394,18 @@ def _decode(raw: Any) -> Any:
         return raw
 
 
-def _pulumi_namespace() -> tuple[dict[str, Any], Any]:
-    """Every key of the running stack's config in this namespace (without it), and ``aws:region``."""
+def _pulumi_namespace() -> tuple[dict[str, Any], Any, list[str]]:
+    """The running stack's config: keys of this namespace (without it), ``aws:region``, and keys of near-miss namespaces."""
     from pulumi.runtime import config as runtime_config
 
     everything = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     prefix = f"{NAMESPACE}:"
     ours = {k[len(prefix):]: v for k, v in everything.items() if k.startswith(prefix)}
-    return ours, everything.get("aws:region")
+    misspelt = sorted(
+        k for k in everything
+        if ":" in k and (ns := k.split(":", 1)[0]) != NAMESPACE and difflib.SequenceMatcher(None, ns, NAMESPACE).ratio() >= 0.8
+    )
+    return ours, everything.get("aws:region"), misspelt
 
 
 _TOP_SCALARS = {"environment", "name"}
@@ -421,11 +425,22 @@ def load_config(
     and ``aws:region``.
     """
     stack = stack if stack is not None else pulumi.get_stack()
+    misspelt: list[str] = []
     if source is None:
-        source, region = _pulumi_namespace()
+        source, region, misspelt = _pulumi_namespace()
     file = file or f"Pulumi.{stack}.yaml"
     tree = {key: (value if key in _TOP_SCALARS else _decode(value)) for key, value in source.items()}
-    return validate(tree, stack=stack, region=region, source=file)
+    problems = [
+        f"{key} is not accepted (in {file}): its namespace is not {NAMESPACE}: did you mean `{NAMESPACE}:{key.split(':', 1)[1]}`?"
+        for key in misspelt
+    ]
+    try:
+        config = validate(tree, stack=stack, region=region, source=file)
+    except ConfigError as error:
+        raise ConfigError([*problems, *error.problems], file) from None
+    if problems:
+        raise ConfigError(problems, file)
+    return config
 
 
 def validate_args(args: ResilientPostgresArgs, *, stack: str | None = None, region: Any = None) -> StackConfig:
