@@ -24,6 +24,7 @@ import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,6 +56,7 @@ MAINT_WINDOW_RE = re.compile(
 PG_NAME_TEXT = "expected a letter then letters, digits or '_', at most 63"
 
 
+@cache
 def snake_case(key: str) -> str:
     """``connectionBorrowTimeoutS`` -> ``connection_borrow_timeout_s`` (the inverse of Pulumi's camel_case)."""
     return re.sub(r"(?<!^)([A-Z])", r"_\1", key).lower()

@@ -244,6 +244,9 @@ def _policy_document(args: Mapping[str, Any]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class StackFileError(ValueError):
     """``Pulumi.<stack>.yaml`` cannot be read as a stack file; the message names the file (and line and column)."""
 
@@ -264,7 +267,7 @@ def read_stack_config(project_dir: Path, stack: str) -> dict[str, Any]:
     if "\x00" in text:
         raise StackFileError(f"{path.name} is not a text file (it contains NUL bytes); expected YAML")
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_YAML_LOADER)  # the C loader when present: same safe subset, faster
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
