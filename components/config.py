@@ -325,8 +325,13 @@ def _check(setting: Setting, value: Any) -> Any:
                 return _Bad(f"expected {setting.accepted}", item)
         return tuple(value)
     # tags
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         return _Bad(expected)
+    for key, item in value.items():
+        if isinstance(item, bool | int | float):
+            return _Bad(f"{expected}; the value of {key!r}: {_quote_hint(item)}")
+        if not isinstance(item, str):
+            return _Bad(expected)
     return dict(value)
 
 

@@ -87,6 +87,7 @@ def test_a_renamed_duration_key_says_its_new_name(old: str, new: str) -> None:
         ("database.backupWindow", 300),
         ("alarms.email", True),
         ("database.masterUsername", False),
+        ("tags", {"CostCenter": 1234}),
     ],
 )
 def test_a_string_setting_that_arrives_as_a_number_or_boolean_says_to_quote_it(dotted: str, value: Any) -> None:
@@ -176,6 +177,8 @@ def _project(tmp_path: Path, stack: str, content: bytes) -> Path:
         (b"config: just-a-string\n", "'config' is a str, expected a mapping"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "is not a text file"),
         (b"config:\n  \x00\x00\n", "is not a text file"),
+        (b"config:\n  resilient-rds:name: a\n  resilient-rds:name: b\n", "line 3, column 3: duplicate key 'resilient-rds:name'"),
+        (b"config:\n  resilient-rds:replicas:\n    count: 1\n    count: 0\n", "line 4, column 5: duplicate key 'count'"),
     ],
 )
 def test_a_broken_stack_file_is_named_with_exit_2(
