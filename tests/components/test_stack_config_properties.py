@@ -88,7 +88,9 @@ def mutated_files(draw: st.DrawFn) -> tuple[str, bytes, str, tuple[str, ...]]:
         target = config if len(path) == 1 else config[path[0]]
         target[path[-1]] = draw(_values)
     else:
-        section = draw(st.sampled_from([None, *[k for k, v in config.items() if isinstance(v, dict)]]))
+        # Not under tags: any tag name is a valid key there.
+        sections = [k for k, v in config.items() if isinstance(v, dict) and k != f"{NS}:tags"]
+        section = draw(st.sampled_from([None, *sections]))
         key = draw(_new_keys)
         if section is None:
             key = f"{NS}:{key}"
