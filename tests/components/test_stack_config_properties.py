@@ -157,7 +157,10 @@ def _check_meaning(text: bytes, config: StackConfig) -> None:
     data = {k if ":" in k else f"{NS}:{k}": v for k, v in data.items()}
     for dotted, setting in declared.all_settings():
         section, _, key = dotted.rpartition(".")
-        written = data.get(f"{NS}:{section}", {}).get(key) if section else data.get(f"{NS}:{key}")
+        holder_written = data.get(f"{NS}:{section}") if section else data
+        if not isinstance(holder_written, dict):
+            continue  # a section left empty (null): its defaults apply
+        written = holder_written.get(key if section else f"{NS}:{key}")
         if written is None or setting.kind == "tags" or dotted in ("replicas.instanceClass", "proxy.initQuery"):
             continue
         holder: Any = getattr(config, declared.snake_case(section)) if section else config
