@@ -33,7 +33,7 @@ class AlarmSpec:
     comparison_operator: str
     threshold: float
     statistic: str
-    period: int
+    period_s: int
     evaluation_periods: int
     #: "breaching" where silence means the resource stopped reporting (down), else "notBreaching".
     treat_missing_data: str
@@ -182,7 +182,7 @@ class Alarms(pulumi.ComponentResource):
                     comparison_operator=spec.comparison_operator,
                     threshold=spec.threshold,
                     statistic=spec.statistic,
-                    period=spec.period,
+                    period=spec.period_s,
                     evaluation_periods=spec.evaluation_periods,
                     datapoints_to_alarm=spec.evaluation_periods,
                     treat_missing_data=spec.treat_missing_data,
