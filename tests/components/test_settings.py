@@ -55,3 +55,22 @@ def test_a_range_message_names_every_bound_and_choice() -> None:
     assert monitoring.expected() == "expected one of 1, 5, 10, 15, 30, 60 seconds (enhanced monitoring)"
     borrow = settings.section("proxy").setting("connectionBorrowTimeoutS")
     assert borrow.expected() == "expected a whole number from 1 to 300 seconds (the RDS Proxy maximum is 300)"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_stack_settings_become_the_component_args_unchanged(stack: str) -> None:
+    from stack_helpers import namespace_source, stack_config
+
+    from components.config import load_config, validate_args
+
+    config = load_config(namespace_source(stack_config(stack)), stack=stack, region="us-east-1")
+    again = validate_args(config.to_args(), stack=stack, region="us-east-1")
+    assert again == config
+
+
+def test_component_outputs_are_the_annotated_ones() -> None:
+    from components.resilient_postgres import ResilientPostgres
+
+    annotated = [settings.camel_case(n) for n in ResilientPostgres.__annotations__]
+    assert "proxyEndpoint" in annotated and "connectionBudget" in annotated and "secretArn" in annotated
+    assert len(annotated) == len(set(annotated))
