@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PG_BIN := /usr/lib/postgresql/15/bin
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup system-deps preview gate test lint bench clean
+.PHONY: setup system-deps preview gate test lint bench layer clean
 
 setup: $(VENV)/.installed system-deps
 
@@ -45,6 +45,11 @@ lint: setup
 	$(VENV)/bin/mypy __main__.py
 	$(VENV)/bin/mypy policies/__main__.py
 	$(VENV)/bin/mypy -m policies.reference
+
+# The Lambda's psycopg layer (manylinux wheels for python3.11, build/lambda-layer.zip): run it before
+# `pulumi up` with lambdaFunction.enabled; the program only reads the zip (lambdaFunction.layerArchive).
+layer: setup
+	$(PY) -m dbclient.layer
 
 bench: setup
 	$(PY) -m bench

@@ -33,7 +33,7 @@ class AlarmSpec:
     comparison_operator: str
     threshold: float
     statistic: str
-    period: int
+    period_s: int
     evaluation_periods: int
     #: "breaching" where silence means the resource stopped reporting (down), else "notBreaching".
     treat_missing_data: str
@@ -122,14 +122,14 @@ def proxy_alarm_specs(thresholds: sizing.AlarmThresholds, borrow_latency_thresho
     ]
 
 
-def replica_lag_spec(replica_lag_seconds: int) -> AlarmSpec:
+def replica_lag_spec(replica_lag_s: int) -> AlarmSpec:
     return AlarmSpec(
         "replica-lag",
         "Read replica lags behind the primary: readers see stale data",
         "ReplicaLag",
         "DBInstanceIdentifier",
         "GreaterThanThreshold",
-        replica_lag_seconds,
+        replica_lag_s,
         "Maximum",
         60,
         3,
@@ -143,7 +143,7 @@ class AlarmsArgs:
     prefix: str
     thresholds: sizing.AlarmThresholds
     borrow_latency_threshold_us: int
-    replica_lag_seconds: int
+    replica_lag_s: int
     primary_identifier: pulumi.Input[str]
     replica_identifiers: Sequence[pulumi.Input[str]]
     proxy_name: pulumi.Input[str]
@@ -182,7 +182,7 @@ class Alarms(pulumi.ComponentResource):
                     comparison_operator=spec.comparison_operator,
                     threshold=spec.threshold,
                     statistic=spec.statistic,
-                    period=spec.period,
+                    period=spec.period_s,
                     evaluation_periods=spec.evaluation_periods,
                     datapoints_to_alarm=spec.evaluation_periods,
                     treat_missing_data=spec.treat_missing_data,
@@ -197,7 +197,7 @@ class Alarms(pulumi.ComponentResource):
             alarm(spec, spec.suffix, args.primary_identifier)
         for spec in proxy_alarm_specs(args.thresholds, args.borrow_latency_threshold_us):
             alarm(spec, spec.suffix, args.proxy_name)
-        lag = replica_lag_spec(args.replica_lag_seconds)
+        lag = replica_lag_spec(args.replica_lag_s)
         for index, replica_identifier in enumerate(args.replica_identifiers):
             alarm(lag, f"{lag.suffix}-{index + 1}", replica_identifier)
 

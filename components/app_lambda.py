@@ -3,8 +3,10 @@
 * Code: the ``dbclient/`` package (Python sources and ``schema.sql``), as an
   ``AssetArchive`` whose paths keep the package name, so the handler is
   ``dbclient.lambda_handler.handler``.
-* psycopg: a layer built for the Lambda runtime (``dbclient.layer``:
-  manylinux2014 x86_64 wheels for CPython 3.11), published as a layer version.
+* psycopg: a layer built for the Lambda runtime before ``pulumi up`` by
+  ``make layer`` (``dbclient/layer.py``: manylinux2014 x86_64 wheels for
+  CPython 3.11); the program only publishes the zip it is given, and never
+  imports ``dbclient``.
 * Network: the app security group and the private subnets (the proxy only
   accepts the app security group).
 * Concurrency: ``reserved_concurrent_executions`` from the workload's
@@ -27,8 +29,9 @@ import pulumi
 import pulumi_aws as aws
 from pulumi import ResourceOptions
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DBCLIENT_DIR = PROJECT_ROOT / "dbclient"
+#: The handler's sources, read as files (never imported): beside ``components`` in the repository and
+#: in an installed distribution alike.
+DBCLIENT_DIR = Path(__file__).resolve().parent.parent / "dbclient"
 HANDLER = "dbclient.lambda_handler.handler"
 RUNTIME = "python3.11"
 VPC_ACCESS_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
@@ -51,10 +54,10 @@ class OrderLookupFunctionArgs:
     #: The rds_iam user for the reader endpoint (tokens are per host and user); None means db_user.
     db_reader_user: str | None = None
     memory_mb: int = 256
-    timeout_seconds: int = 10
+    timeout_s: int = 10
     tags: dict[str, str] = field(default_factory=dict)
-    #: The layer zip; None builds it with :func:`dbclient.layer.build_layer` (pip, cached under build/).
-    layer_zip: str | None = None
+    #: The psycopg layer zip built by `make layer` (stack key lambdaFunction.layerArchive).
+    layer_archive: str = "build/lambda-layer.zip"
     #: Physical-name prefix, e.g. ``orders-prod``; defaults to the component name.
     prefix: str | None = None
 
@@ -65,8 +68,8 @@ class OrderLookupFunctionArgs:
             )
         if not 128 <= self.memory_mb <= 10240:
             raise ValueError(f"memory_mb must be 128..10240, got {self.memory_mb}")
-        if not 1 <= self.timeout_seconds <= 900:
-            raise ValueError(f"timeout_seconds must be 1..900, got {self.timeout_seconds}")
+        if not 1 <= self.timeout_s <= 900:
+            raise ValueError(f"timeout_s must be 1..900, got {self.timeout_s}")
 
 
 def code_archive(package_dir: Path = DBCLIENT_DIR) -> pulumi.AssetArchive:
@@ -115,17 +118,11 @@ class OrderLookupFunction(pulumi.ComponentResource):
             aws.iam.RolePolicyAttachment(f"{name}-rds-connect", role=role.name, policy_arn=args.connect_policy_arn, opts=child),
         ]
 
-        if args.layer_zip is None:
-            from dbclient.layer import build_layer
-
-            layer_zip = str(build_layer())
-        else:
-            layer_zip = args.layer_zip
         layer = aws.lambda_.LayerVersion(
             f"{name}-psycopg",
             layer_name=f"{prefix}-psycopg",
             description="psycopg 3 (binary) and psycopg_pool for python3.11 x86_64",
-            code=pulumi.FileArchive(layer_zip),
+            code=pulumi.FileArchive(args.layer_archive),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=["x86_64"],
             opts=child,
@@ -138,7 +135,7 @@ class OrderLookupFunction(pulumi.ComponentResource):
             "DB_AUTH": "iam",
             "DB_SSLMODE": "require",
             # Keep each database wait well inside the function's own timeout.
-            "DB_OPERATION_TIMEOUT": str(max(1, min(5, args.timeout_seconds // 2))),
+            "DB_OPERATION_TIMEOUT": str(max(1, min(5, args.timeout_s // 2))),
         }
         if args.reader_endpoint is not None:
             variables["DB_READER_ENDPOINT"] = args.reader_endpoint
@@ -156,7 +153,7 @@ class OrderLookupFunction(pulumi.ComponentResource):
             code=code_archive(),
             layers=[layer.arn],
             memory_size=args.memory_mb,
-            timeout=args.timeout_seconds,
+            timeout=args.timeout_s,
             reserved_concurrent_executions=args.reserved_concurrency,
             vpc_config=aws.lambda_.FunctionVpcConfigArgs(
                 subnet_ids=args.subnet_ids,

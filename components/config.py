@@ -1,10 +1,16 @@
-"""Stack configuration: read once, validated as a whole, frozen.
+"""Settings: read from the stack or from the component's args, validated as a whole, frozen.
 
-Every ``resilient-rds:*`` key of ``Pulumi.<stack>.yaml`` is read here and
-nowhere else.  :func:`load_config` collects *all* problems before raising one
-:class:`ConfigError`, so a user fixes a bad stack file in one pass, and
-``__main__.py`` calls it before it declares any resource: a bad config
-declares nothing.
+Two ways in, one validation:
+
+* :func:`load_config` reads every ``resilient-rds:*`` key of ``Pulumi.<stack>.yaml``
+  (and ``aws:region``); an unknown key anywhere in the namespace is a problem.
+* :func:`validate_args` takes a :class:`components.args.ResilientPostgresArgs`.
+
+Both turn their input into the same tree (stack keys, as in the YAML) and call
+:func:`validate`, which checks each value against its declaration in
+:mod:`components.settings`, then the rules across settings, and collects *all*
+problems before raising one :class:`ConfigError`: a user fixes a bad stack in
+one pass, and nothing is declared from a bad config.
 
 Derived numbers (the connection budget, alarm thresholds) come from
 :mod:`components.sizing`; this module only decides which inputs to hand it.
@@ -12,95 +18,85 @@ Derived numbers (the connection budget, alarm thresholds) come from
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from functools import cache
+from pathlib import Path
+from typing import Any
 
 import pulumi
 
+from components import args as component_args
 from components import sizing
+from components.args import (
+    AlarmsSettings,
+    DatabaseSettings,
+    LambdaFunctionSettings,
+    NetworkSettings,
+    ProxySettings,
+    ReplicasSettings,
+    ResilientPostgresArgs,
+)
+from components.settings import ENVIRONMENTS, NAMESPACE, REQUIRED, SECTIONS, TOP_LEVEL, TOP_LEVEL_KEYS, Setting
 
-NAMESPACE = "resilient-rds"
+__all__ = [
+    "ENGINE",
+    "ENVIRONMENTS",
+    "NAMESPACE",
+    "POSTGRES_PORT",
+    "ConfigError",
+    "DatabaseConfig",
+    "StackConfig",
+    "load_config",
+    "rds_regions",
+    "validate",
+    "validate_args",
+]
+
 ENGINE = "postgres"
 POSTGRES_PORT = 5432
 SUPPORTED_MAJOR_VERSIONS = (15,)
-ENVIRONMENTS = ("dev", "staging", "prod")
 #: RDS for PostgreSQL refuses these master user names ("reserved word used by the engine").
 RESERVED_MASTER_USERNAMES = ("admin", "rdsadmin", "rdsrepladmin", "rds_superuser", "rds_replication", "public")
-MONITORING_INTERVALS = (1, 5, 10, 15, 30, 60)
 #: Performance Insights keeps 7 days free, else whole months (31 days) up to 2 years (731).
 PERFORMANCE_INSIGHTS_RETENTION_DAYS = (7, *range(31, 31 * 23 + 1, 31), 731)
 #: Classes on which Performance Insights is not offered.
 _NO_PERFORMANCE_INSIGHTS = re.compile(r"^db\.t[34]g?\.(micro|small)$")
-
-_IDENTIFIER_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-_PG_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
-_VPC_ID_RE = re.compile(r"^vpc-[0-9a-f]{8}([0-9a-f]{9})?$")
-_SUBNET_ID_RE = re.compile(r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$")
-_SG_ID_RE = re.compile(r"^sg-[0-9a-f]{8}([0-9a-f]{9})?$")
-_SNS_ARN_RE = re.compile(r"^arn:aws(-[a-z]+)*:sns:[a-z]{2}(-[a-z]+)+-\d:\d{12}:[A-Za-z0-9_-]{1,256}$")
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ENGINE_VERSION_RE = re.compile(r"^(\d+)(\.\d+)?$")
-_WINDOW_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
-_MAINT_WINDOW_RE = re.compile(
-    r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d$"
-)
+#: Key names that say "a credential": the program never takes one from the stack file.
+_CREDENTIAL_RE = re.compile(r"pass(word|wd)?|secret|credential|token|api_?key|private_?key", re.IGNORECASE)
+#: AWS tag limits (Tagging AWS resources): key <= 128, value <= 256 characters, 50 tags per resource.
+_TAG_KEY_MAX, _TAG_VALUE_MAX, _TAGS_MAX = 128, 256, 50
+#: Tags the program adds itself (Project, Environment, ManagedBy, Name, Component).
+_OWN_TAGS = 5
+_MINUTES_PER_WEEK = 7 * 24 * 60
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DEFAULT_VPC_CIDR = "10.20.0.0/16"
 
 
 class ConfigError(ValueError):
-    """The stack configuration is invalid; ``problems`` has one message per problem."""
+    """The settings are invalid; ``problems`` has one message per problem, ``source`` says where they came from."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], source: str = "the stack configuration") -> None:
         self.problems = list(problems)
+        self.source = source
         count = len(self.problems)
-        header = f"{count} problem{'s' if count != 1 else ''} in the stack configuration:"
+        where = f"the stack configuration ({source})" if source.endswith(".yaml") else source
+        header = f"{count} problem{'s' if count != 1 else ''} in {where}:"
         super().__init__("\n".join([header, *(f"  - {p}" for p in self.problems)]))
 
 
-# --- The typed configuration -----------------------------------------------------------------
+# --- The validated settings -------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class NetworkConfig:
-    create_vpc: bool
-    vpc_cidr: str | None
-    availability_zone_count: int
-    vpc_id: str | None
-    subnet_ids: tuple[str, ...]
-    #: Existing application security groups; empty means "create one".
-    app_security_group_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class DatabaseConfig:
-    engine_version: str
-    instance_class: str
-    allocated_storage_gib: int
-    max_allocated_storage_gib: int
-    storage_type: str
-    multi_az: bool
-    db_name: str
-    master_username: str
-    #: The IAM-authenticated user of the direct read path (replicas).  Not the master user: a user
-    #: granted rds_iam can no longer log in with a password, and RDS Proxy logs in as the master
-    #: user with the secret's password.  Created once with dbclient/reader_role.sql.
-    reader_username: str
-    backup_retention_days: int
-    backup_window: str
-    maintenance_window: str
-    deletion_protection: bool
-    skip_final_snapshot: bool
-    performance_insights_enabled: bool
-    performance_insights_retention_days: int
-    monitoring_interval: int
-    #: Set only to *raise* the RDS default for the class; None keeps the default.
-    max_connections: int | None
-    #: None keeps PostgreSQL's default (4 MB).
-    work_mem_kb: int | None
-    idle_in_transaction_session_timeout_ms: int
+class DatabaseConfig(DatabaseSettings):
+    """The database settings and what follows from them."""
 
     @property
     def major_version(self) -> int:
@@ -112,56 +108,26 @@ class DatabaseConfig:
 
 
 @dataclass(frozen=True)
-class ReplicaConfig:
-    count: int
-    instance_class: str
-
-
-@dataclass(frozen=True)
-class ProxyConfig:
-    max_connections_percent: int
-    max_idle_connections_percent: int
-    connection_borrow_timeout: int
-    idle_client_timeout: int
-    init_query: str | None
-
-
-@dataclass(frozen=True)
-class AlarmConfig:
-    sns_topic_arn: str | None
-    email: str | None
-    connections_percent: int
-    replica_lag_seconds: int
-    cpu_percent: int
-    freeable_memory_percent: int
-    free_storage_percent: int
-    borrow_latency_ms: int
-
-
-@dataclass(frozen=True)
-class LambdaFunctionConfig:
-    enabled: bool
-    memory_mb: int
-    timeout_seconds: int
-
-
-@dataclass(frozen=True)
 class StackConfig:
     environment: str
     name: str
-    network: NetworkConfig
+    network: NetworkSettings
     database: DatabaseConfig
-    replicas: ReplicaConfig
+    replicas: ReplicasSettings
     workload: sizing.Workload
-    proxy: ProxyConfig
-    alarms: AlarmConfig
-    lambda_function: LambdaFunctionConfig
+    proxy: ProxySettings
+    alarms: AlarmsSettings
+    lambda_function: LambdaFunctionSettings
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def prefix(self) -> str:
         """Physical-name prefix, e.g. ``orders-prod``."""
         return f"{self.name}-{self.environment}"
+
+    @property
+    def replica_instance_class(self) -> str:
+        return self.replicas.instance_class or self.database.instance_class
 
     @property
     def connection_budget(self) -> sizing.ConnectionBudget:
@@ -177,7 +143,7 @@ class StackConfig:
     def alarm_thresholds(self) -> sizing.AlarmThresholds:
         return sizing.alarm_thresholds(
             self.connection_budget,
-            allocated_storage_gib=self.database.allocated_storage_gib,
+            allocated_storage_gib=self.database.allocated_storage,
             connections_percent=self.alarms.connections_percent,
             freeable_memory_percent=self.alarms.freeable_memory_percent,
             free_storage_percent=self.alarms.free_storage_percent,
@@ -186,190 +152,367 @@ class StackConfig:
 
     @property
     def borrow_latency_threshold_us(self) -> int:
-        return sizing.borrow_latency_threshold_us(self.alarms.borrow_latency_ms, self.proxy.connection_borrow_timeout)
+        return sizing.borrow_latency_threshold_us(self.alarms.borrow_latency_ms, self.proxy.connection_borrow_timeout_s)
 
     @property
     def resource_tags(self) -> dict[str, str]:
         return {"Project": NAMESPACE, "Environment": self.environment, "ManagedBy": "pulumi", **self.tags}
 
+    def to_args(self) -> ResilientPostgresArgs:
+        """These settings as the component's args (validated again there, and accepted)."""
+        sections: dict[str, Any] = {}
+        for section in SECTIONS:
+            resolved = getattr(self, section.attr)
+            values = {s.attr: getattr(resolved, s.attr) for s in section.settings}
+            values = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+            sections[section.attr] = getattr(component_args, f"{section.class_stem}Args")(**values)
+        return ResilientPostgresArgs(environment=self.environment, name=self.name, tags=dict(self.tags), **sections)
 
-# --- Reading and validating -------------------------------------------------------------------
+    @property
+    def secret_name(self) -> str:
+        """Where the generated master password lives in Secrets Manager."""
+        return f"rds/{self.prefix}/master"
 
-T = TypeVar("T")
-_MISSING = object()
 
-
-class _Reader:
-    """Reads one structured config object, recording problems instead of raising."""
-
-    def __init__(self, key: str, raw: Any, problems: list[str]) -> None:
-        self.key = key
-        self.problems = problems
-        self.ok = True
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, dict):
-            self.fail(f"{NAMESPACE}:{key} = {_show(raw)} is not accepted: expected a mapping of settings")
-            raw = {}
-        self.raw: dict[str, Any] = raw
-        self.known: set[str] = set()
-
-    def fail(self, message: str) -> None:
-        self.ok = False
-        self.problems.append(message)
-
-    def path(self, sub: str) -> str:
-        return f"{NAMESPACE}:{self.key}.{sub}"
-
-    def bad(self, sub: str, value: Any, accepted: str) -> None:
-        self.fail(f"{self.path(sub)} = {_show(value)} is not accepted: {accepted}")
-
-    def get(self, sub: str, default: Any = _MISSING) -> Any:
-        self.known.add(sub)
-        if sub in self.raw and self.raw[sub] is not None:
-            return self.raw[sub]
-        if default is _MISSING:
-            self.fail(f"{self.path(sub)} is missing: it is required")
-            return None
-        return default
-
-    def integer(self, sub: str, default: Any = _MISSING, *, low: int, high: int, unit: str = "") -> int:
-        value = self.get(sub, default)
-        if value is None:
-            return low
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
-                value = int(value)
-            else:
-                self.bad(sub, value, f"expected a whole number from {low} to {high}{unit}")
-                return low
-        if not low <= value <= high:
-            self.bad(sub, value, f"expected a whole number from {low} to {high}{unit}")
-        return int(value)
-
-    def optional_integer(self, sub: str, *, low: int, high: int, unit: str = "") -> int | None:
-        if self.raw.get(sub) is None:
-            self.known.add(sub)
-            return None
-        return self.integer(sub, low=low, high=high, unit=unit)
-
-    def number(self, sub: str, default: Any, *, low: float, high: float, what: str) -> float:
-        value = self.get(sub, default)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.bad(sub, value, what)
-            return low
-        if not low <= value <= high:
-            self.bad(sub, value, what)
-        return float(value)
-
-    def boolean(self, sub: str, default: Any = _MISSING) -> bool:
-        value = self.get(sub, default)
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        if not isinstance(value, bool):
-            self.bad(sub, value, "expected true or false")
-            return False
-        return value
-
-    def string(self, sub: str, default: Any = _MISSING, *, pattern: re.Pattern[str] | None = None, accepted: str = "") -> str:
-        value = self.get(sub, default)
-        if value is None:
-            return ""
-        if not isinstance(value, str):
-            self.bad(sub, value, accepted or "expected a string")
-            return ""
-        if pattern is not None and not pattern.match(value):
-            self.bad(sub, value, accepted)
-        return value
-
-    def string_list(self, sub: str, *, pattern: re.Pattern[str], accepted: str) -> tuple[str, ...]:
-        value = self.get(sub, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.bad(sub, value, f"expected a list of {accepted}")
-            return ()
-        for item in value:
-            if not pattern.match(item):
-                self.bad(sub, item, f"expected {accepted}")
-        return tuple(value)
-
-    def finish(self) -> None:
-        for unknown in sorted(set(self.raw) - self.known):
-            self.fail(
-                f"{self.path(unknown)} is not a known setting: accepted keys of {NAMESPACE}:{self.key} are "
-                + ", ".join(sorted(self.known))
-            )
+# --- Checking one value against its declaration -------------------------------------------------
 
 
 def _show(value: Any) -> str:
     """A short, safe rendering of a config value for an error message."""
-    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    if isinstance(value, pulumi.Output):
+        return "<computed>"
+    try:
+        text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    except (TypeError, ValueError):
+        text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _parse(raw: str | None) -> Any:
-    if raw is None:
+def _quote_hint(value: Any) -> str:
+    if isinstance(value, bool):
+        what = f"the boolean {'true' if value else 'false'} (YAML reads unquoted yes/no/on/off/true/false so)"
+    else:
+        what = f"the number {value} (YAML reads an unquoted 15.10 as 15.1)"
+    return f"it arrived as {what}; write it in quotes, e.g. '{json.dumps(value)}'"
+
+
+def _closest(word: str, candidates: list[str]) -> str | None:
+    lowered = {c.lower(): c for c in candidates}
+    if word.lower() in lowered:
+        return lowered[word.lower()]
+    match = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    if not match:
+        match = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+        return lowered[match[0]] if match else None
+    return match[0]
+
+
+class _Checker:
+    """Checks the values of one section (or the top level), recording problems instead of raising."""
+
+    def __init__(self, where: str, raw: Any, settings: tuple[Setting, ...], problems: list[str], *, source: str) -> None:
+        self.where = where  # "resilient-rds:database" or "resilient-rds"
+        self.settings = {s.key: s for s in settings}
+        self.problems = problems
+        self.source = source
+        self.failed: set[str] = set()
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            self.problems.append(f"{where} = {_show(raw)} is not accepted: expected a mapping of settings")
+            raw = {}
+        self.raw: dict[str, Any] = raw
+
+    def path(self, key: str) -> str:
+        return f"{NAMESPACE}:{key}" if self.where == NAMESPACE else f"{self.where}.{key}"
+
+    def bad(self, key: str, value: Any, accepted: str) -> None:
+        self.failed.add(key)
+        self.problems.append(f"{self.path(key)} = {_show(value)} is not accepted: {accepted}")
+
+    def fail(self, key: str, message: str) -> None:
+        self.failed.add(key)
+        self.problems.append(message)
+
+    def ok(self, *keys: str) -> bool:
+        return not self.failed.intersection(keys)
+
+    def values(self) -> dict[str, Any]:
+        """Every declared setting, checked, by Python attribute; a bad value is replaced by a harmless one."""
+        return {s.attr: self.value(s) for s in self.settings.values()}
+
+    def value(self, setting: Setting) -> Any:
+        key = setting.key
+        raw = self.raw.get(key)
+        if raw is None:
+            if setting.required:
+                self.fail(key, f"{self.path(key)} is missing: it is required")
+                return _placeholder(setting)
+            default = setting.default
+            return tuple(default) if isinstance(default, list | tuple) else default
+        if isinstance(raw, pulumi.Output):
+            if not setting.computed_ok:
+                self.bad(key, raw, f"{setting.expected()}; a plain value is needed here, not a computed output")
+                return _placeholder(setting)
+            return raw
+        checked = _check(setting, raw)
+        if isinstance(checked, _Bad):
+            self.bad(key, checked.shown if checked.shown is not None else raw, checked.reason)
+            return _placeholder(setting)
+        return checked
+
+    def unknown_keys(self) -> None:
+        """Report every key the declaration does not know: renamed, a credential, or a typo."""
+        for key in sorted(k for k in self.raw if k not in self.settings):
+            self.problems.append(_unknown_key_message(self.where, key, list(self.settings.values()), self.source))
+
+
+@dataclass(frozen=True)
+class _Bad:
+    reason: str
+    shown: Any = None
+
+
+def _placeholder(setting: Setting) -> Any:
+    """A value of the right type that lets the remaining checks run without knock-on messages."""
+    if setting.kind == "strings":
+        return ()
+    if setting.default is not None and setting.default is not REQUIRED:
+        return tuple(setting.default) if isinstance(setting.default, list | tuple) else setting.default
+    return {"bool": False, "int": None, "number": None, "string": "", "tags": {}}[setting.kind]
+
+
+def _check(setting: Setting, value: Any) -> Any:
+    """The value converted to its declared type, or a :class:`_Bad` saying why not."""
+    kind = setting.kind
+    expected = setting.expected()
+    if kind == "bool":
+        # `pulumi config set --path` stores plain strings: accept exactly "true"/"false".
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        return value if isinstance(value, bool) else _Bad(expected)
+    if kind in ("int", "number"):
+        if isinstance(value, bool):
+            return _Bad(expected)
+        if kind == "int" and isinstance(value, str) and re.fullmatch(r"-?\d{1,12}", value.strip()):
+            value = int(value)
+        if kind == "int" and not isinstance(value, int):
+            return _Bad(expected)
+        if kind == "number" and not isinstance(value, int | float):
+            return _Bad(expected)
+        if setting.choices and value not in setting.choices:
+            return _Bad(expected, value)
+        if setting.low is not None and setting.high is not None and not setting.low <= value <= setting.high:
+            return _Bad(expected, value)
+        return float(value) if kind == "number" else int(value)
+    if kind == "string":
+        if isinstance(value, bool | int | float):
+            return _Bad(f"{expected}; {_quote_hint(value)}")
+        if not isinstance(value, str):
+            return _Bad(expected)
+        if setting.choices and value not in setting.choices:
+            return _Bad(expected)
+        if setting.max_length is not None and len(value) > setting.max_length:
+            return _Bad(expected)
+        if setting.pattern is not None and not setting.pattern.match(value):
+            return _Bad(expected)
+        return value
+    if kind == "strings":
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str | pulumi.Output) for v in value):
+            return _Bad(expected)
+        for item in value:
+            if isinstance(item, str) and setting.pattern is not None and not setting.pattern.match(item):
+                return _Bad(f"expected {setting.accepted}", item)
+        return tuple(value)
+    # tags
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        return _Bad(expected)
+    for key, item in value.items():
+        if isinstance(item, bool | int | float):
+            return _Bad(f"{expected}; the value of {key!r}: {_quote_hint(item)}")
+        if not isinstance(item, str):
+            return _Bad(expected)
+    return dict(value)
+
+
+def _unknown_key_message(where: str, key: str, settings: list[Setting], source: str) -> str:
+    path = f"{where}.{key}" if where != NAMESPACE else f"{NAMESPACE}:{key}"
+    if _CREDENTIAL_RE.search(key):
+        return (
+            f"{path} looks like a credential and is not accepted (in {source}): never write a password in the stack "
+            "file; the program generates the master password and keeps it in AWS Secrets Manager as the secret "
+            "'rds/<name>-<environment>/master' (stack output secretArn), and clients connect with IAM authentication"
+        )
+    for setting in settings:
+        if setting.renamed_from and setting.renamed_from == key:
+            return (
+                f"{path} is not a known setting (in {source}): it was renamed {setting.key} (durations carry their "
+                f"unit in the name); the value means the same, in {setting.unit}"
+            )
+    names = [s.key for s in settings]
+    known = ", ".join(names)
+    guess = _closest(key, names)
+    hint = f": did you mean `{guess}`?" if guess else ""
+    scope = f"keys of {where}" if where != NAMESPACE else f"keys of the {NAMESPACE} namespace"
+    return f"{path} is not a known setting (in {source}){hint} Accepted {scope} are {known}"
+
+
+# --- Regions ----------------------------------------------------------------------------------
+
+
+@cache
+def rds_regions() -> tuple[str, ...]:
+    """Every region where RDS exists, from botocore's endpoint data (offline, the installed botocore)."""
+    from botocore.loaders import Loader
+
+    regions: set[str] = set()
+    for partition in Loader().load_data("endpoints")["partitions"]:
+        endpoints = partition.get("services", {}).get("rds", {}).get("endpoints", {})
+        regions.update(r for r in partition.get("regions", {}) if r in endpoints)
+    return tuple(sorted(regions))
+
+
+def _region_problem(region: Any, source: str) -> str | None:
+    if region is None:
         return None
+    regions = rds_regions()
+    if isinstance(region, str) and region in regions:
+        return None
+    guess = _closest(str(region), list(regions))
+    hint = f" (did you mean `{guess}`?)" if guess else ""
+    return (
+        f"aws:region = {_show(region)} is not accepted (in {source}): RDS does not exist there{hint}; "
+        f"expected one of {', '.join(regions)}"
+    )
+
+
+# --- The two ways in ----------------------------------------------------------------------------
+
+
+def _decode(raw: Any) -> Any:
+    """Pulumi hands structured values over as JSON text; plain strings stay strings."""
+    if not isinstance(raw, str):
+        return raw
     try:
         return json.loads(raw)
     except ValueError:
         return raw
 
 
-ConfigSource = Callable[[str], "str | None"]
+def _pulumi_namespace() -> tuple[dict[str, Any], Any, list[str]]:
+    """The running stack's config: keys of this namespace (without it), ``aws:region``, and keys of near-miss namespaces."""
+    from pulumi.runtime import config as runtime_config
+
+    everything = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    prefix = f"{NAMESPACE}:"
+    ours = {k[len(prefix):]: v for k, v in everything.items() if k.startswith(prefix)}
+    misspelt = sorted(
+        k for k in everything
+        if ":" in k and (ns := k.split(":", 1)[0]) != NAMESPACE and difflib.SequenceMatcher(None, ns, NAMESPACE).ratio() >= 0.8
+    )
+    return ours, everything.get("aws:region"), misspelt
 
 
-def _pulumi_source() -> ConfigSource:
-    cfg = pulumi.Config(NAMESPACE)
-    return cfg.get
+_TOP_SCALARS = {"environment", "name"}
 
 
-def load_config(source: ConfigSource | None = None, *, stack: str | None = None) -> StackConfig:
+def load_config(
+    source: Mapping[str, Any] | None = None,
+    *,
+    stack: str | None = None,
+    region: Any = None,
+    file: str | None = None,
+) -> StackConfig:
     """Read and validate the whole stack configuration; raise :class:`ConfigError` listing every problem.
 
-    *source* maps a key (without namespace) to its raw string, as ``pulumi.Config.get``
-    does; structured values arrive as JSON.  Defaults to the running stack's config.
+    *source* maps each key of the namespace (without ``resilient-rds:``) to its value as Pulumi hands it
+    over (structured values as JSON text) or as parsed YAML.  Defaults to the running stack's config
+    and ``aws:region``.
     """
-    get = source or _pulumi_source()
+    stack = stack if stack is not None else pulumi.get_stack()
+    misspelt: list[str] = []
+    if source is None:
+        source, region, misspelt = _pulumi_namespace()
+    file = file or f"Pulumi.{stack}.yaml"
+    tree = {key: (value if key in _TOP_SCALARS else _decode(value)) for key, value in source.items()}
+    problems = [
+        f"{key} is not accepted (in {file}): its namespace is not {NAMESPACE}: did you mean `{NAMESPACE}:{key.split(':', 1)[1]}`?"
+        for key in misspelt
+    ]
+    try:
+        config = validate(tree, stack=stack, region=region, source=file)
+    except ConfigError as error:
+        raise ConfigError([*problems, *error.problems], file) from None
+    if problems:
+        raise ConfigError(problems, file)
+    return config
+
+
+def validate_args(args: ResilientPostgresArgs, *, stack: str | None = None, region: Any = None) -> StackConfig:
+    """Validate the component's args exactly as a stack file; raise :class:`ConfigError` listing every problem."""
+    if not isinstance(args, ResilientPostgresArgs):
+        raise ConfigError([f"args = {_show(args)} is not accepted: expected ResilientPostgresArgs"], "ResilientPostgresArgs")
+    tree: dict[str, Any] = {}
+    for setting in TOP_LEVEL:
+        value = getattr(args, setting.attr)
+        if value is not None:
+            tree[setting.key] = value
+    for section in SECTIONS:
+        section_args = getattr(args, section.attr)
+        if section_args is None:
+            continue
+        if not dataclasses.is_dataclass(section_args) or isinstance(section_args, type):
+            tree[section.key] = section_args  # reported as "expected a mapping of settings"
+            continue
+        tree[section.key] = {s.key: getattr(section_args, s.attr) for s in section.settings}
+    if region is None:
+        region = pulumi.Config("aws").get("region")
+    return validate(
+        tree, stack=stack if stack is not None else pulumi.get_stack(), region=region, source="ResilientPostgresArgs"
+    )
+
+
+def validate(tree: Mapping[str, Any], *, stack: str, region: Any = None, source: str) -> StackConfig:
+    """Check *tree* (stack keys, values as in the YAML) against the declaration and the cross-setting rules."""
     problems: list[str] = []
+    where = NAMESPACE
 
-    # Top-level scalars.
-    environment = get("environment")
-    if environment is None:
-        environment = stack if stack is not None else pulumi.get_stack()
-    if environment not in ENVIRONMENTS:
-        problems.append(
-            f"{NAMESPACE}:environment = {_show(environment)} is not accepted: expected one of {', '.join(ENVIRONMENTS)}"
-        )
-    name = get("name") or "orders"
-    if not _IDENTIFIER_RE.match(name) or len(name) > 20:
-        problems.append(
-            f"{NAMESPACE}:name = {_show(name)} is not accepted: expected lower-case letters, digits and single hyphens, "
-            "starting with a letter, at most 20 characters (it prefixes the RDS identifiers)"
-        )
+    for key in sorted(k for k in tree if k not in TOP_LEVEL_KEYS):
+        problems.append(_unknown_key_message(where, key, [*TOP_LEVEL, *_section_settings()], source))
+    region_problem = _region_problem(region, source)
+    if region_problem:
+        problems.append(region_problem)
 
-    network = _network(_Reader("network", _parse(get("network")), problems))
-    database = _database(_Reader("database", _parse(get("database")), problems))
-    replicas = _replicas(_Reader("replicas", _parse(get("replicas")), problems), database)
-    workload = _workload(_Reader("workload", _parse(get("workload")), problems))
-    proxy = _proxy(_Reader("proxy", _parse(get("proxy")), problems))
-    alarms = _alarms(_Reader("alarms", _parse(get("alarms")), problems), proxy)
-    lambda_function = _lambda_function(_Reader("lambdaFunction", _parse(get("lambdaFunction")), problems))
-    tags = _tags(_parse(get("tags")), problems)
+    top = _Checker(NAMESPACE, {k: tree[k] for k in ("environment", "name", "tags") if k in tree}, TOP_LEVEL, problems,
+                   source=source)
+    if tree.get("environment") is None:
+        top.raw["environment"] = stack
+    values = top.values()
+    environment: str = values["environment"] or ""
+    name: str = values["name"] or "orders"
+    tags = _tags(values["tags"] or {}, problems)
 
-    if lambda_function.enabled and workload.lambda_concurrency == 0:
-        problems.append(
-            f"{NAMESPACE}:lambdaFunction.enabled = true is not accepted with workload.lambdaConcurrency = "
-            f"{workload.lambda_concurrency}: the function's reserved concurrency is lambdaConcurrency, expected at least 1"
-        )
+    checkers = {s.key: _Checker(f"{NAMESPACE}:{s.key}", tree.get(s.key), s.settings, problems, source=source)
+                for s in SECTIONS}
+    network = _network(checkers["network"])
+    database = _database(checkers["database"])
+    replicas = _replicas(checkers["replicas"], database)
+    workload = _workload(checkers["workload"])
+    proxy = _proxy(checkers["proxy"])
+    alarms = _alarms(checkers["alarms"], proxy)
+    lambda_function = _lambda_function(checkers["lambdaFunction"], workload)
+    for checker in checkers.values():
+        checker.unknown_keys()
+
     if environment == "prod":
         _prod_rules(database, problems)
-    _database_rules(database, replicas, problems)
+    _database_rules(database, replicas, checkers["database"], problems)
 
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(problems, source)
 
     config = StackConfig(
-        environment=str(environment),
+        environment=environment,
         name=name,
         network=network,
         database=database,
@@ -382,171 +525,64 @@ def load_config(source: ConfigSource | None = None, *, stack: str | None = None)
     )
     _budget_rules(config, problems)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(problems, source)
     return config
 
 
-def _network(r: _Reader) -> NetworkConfig:
-    create_vpc = r.boolean("createVpc", False)
-    vpc_cidr = r.string(
-        "vpcCidr", None, accepted="expected an IPv4 CIDR block with a prefix from /16 to /24, e.g. '10.20.0.0/16'"
-    )
-    az_count = r.integer("availabilityZoneCount", 2, low=2, high=3, unit=" (private subnets, one per AZ)")
-    vpc_id = r.string("vpcId", None, pattern=_VPC_ID_RE, accepted="expected a VPC id like 'vpc-0a1b2c3d4e5f67890'")
-    subnet_ids = r.string_list("subnetIds", pattern=_SUBNET_ID_RE, accepted="subnet ids like 'subnet-0a1b2c3d4e5f67890'")
-    app_sgs = r.string_list("appSecurityGroupIds", pattern=_SG_ID_RE, accepted="security group ids like 'sg-0a1b2c3d4e5f67890'")
-    r.finish()
+def _section_settings() -> list[Setting]:
+    """Section names as pseudo-settings, for "did you mean" on top-level keys."""
+    return [Setting(s.key, "tags", None, s.description) for s in SECTIONS]
+
+
+# --- Sections -------------------------------------------------------------------------------------
+
+
+def _network(c: _Checker) -> NetworkSettings:
+    v = c.values()
+    create_vpc, vpc_id, subnet_ids, app_sgs = v["create_vpc"], v["vpc_id"], v["subnet_ids"], v["app_security_group_ids"]
+    vpc_cidr = v["vpc_cidr"]
     if create_vpc:
         if vpc_id or subnet_ids:
-            r.fail(
-                f"{r.path('createVpc')} = true conflicts with {r.path('vpcId')}/{r.path('subnetIds')}: "
-                "either create a VPC or name an existing one"
+            c.fail(
+                "createVpc",
+                f"{c.path('createVpc')} = true conflicts with {c.path('vpcId')}/{c.path('subnetIds')}: "
+                "either create a VPC or name an existing one",
             )
         if app_sgs:
-            r.fail(
-                f"{r.path('appSecurityGroupIds')} = {_show(list(app_sgs))} is not accepted with createVpc = true: "
-                "groups of another VPC cannot be referenced; leave it empty and the stack creates the app group"
+            c.fail(
+                "appSecurityGroupIds",
+                f"{c.path('appSecurityGroupIds')} = {_show(list(app_sgs))} is not accepted with createVpc = true: "
+                "groups of another VPC cannot be referenced; leave it empty and the stack creates the app group",
             )
-        vpc_cidr = vpc_cidr or "10.20.0.0/16"
-        try:
-            net = ipaddress.IPv4Network(vpc_cidr)
-            if not 16 <= net.prefixlen <= 24:
-                raise ValueError("prefix")
-        except ValueError:
-            r.bad("vpcCidr", vpc_cidr, "expected an IPv4 CIDR block with a prefix from /16 to /24, e.g. '10.20.0.0/16'")
+        vpc_cidr = vpc_cidr or DEFAULT_VPC_CIDR
+        if c.ok("vpcCidr"):
+            try:
+                net = ipaddress.IPv4Network(vpc_cidr)
+                if not 16 <= net.prefixlen <= 24:
+                    raise ValueError("prefix")
+            except ValueError:
+                c.bad("vpcCidr", vpc_cidr, c.settings["vpcCidr"].expected())
     else:
         if vpc_cidr:
-            r.bad("vpcCidr", vpc_cidr, "only used with createVpc = true")
-        if not vpc_id:
-            r.fail(f"{r.path('vpcId')} is missing: required unless createVpc = true")
-        unique = set(subnet_ids)
-        if len(unique) < 2:
-            r.bad(
+            c.bad("vpcCidr", vpc_cidr, "only used with createVpc = true")
+        if not vpc_id and c.ok("vpcId"):
+            c.fail("vpcId", f"{c.path('vpcId')} is missing: required unless createVpc = true")
+        plain = [s for s in subnet_ids if isinstance(s, str)]
+        distinct = len(set(plain)) + (len(subnet_ids) - len(plain))
+        if c.ok("subnetIds") and distinct < 2:
+            c.bad(
                 "subnetIds",
                 list(subnet_ids),
                 "expected at least 2 distinct private subnet ids in different availability zones "
                 "(RDS subnet groups and Multi-AZ need two AZs)",
             )
-    return NetworkConfig(
+    return NetworkSettings(
         create_vpc=create_vpc,
         vpc_cidr=vpc_cidr if create_vpc else None,
-        availability_zone_count=az_count,
+        availability_zone_count=v["availability_zone_count"],
         vpc_id=vpc_id or None,
         subnet_ids=subnet_ids,
         app_security_group_ids=app_sgs,
-    )
-
-
-def _database(r: _Reader) -> DatabaseConfig:
-    engine_version = r.get("engineVersion", "15")
-    if isinstance(engine_version, int | float) and not isinstance(engine_version, bool):
-        # YAML reads an unquoted 15.8 as a number.
-        engine_version = str(engine_version)
-    match = _ENGINE_VERSION_RE.match(engine_version) if isinstance(engine_version, str) else None
-    if not match or int(match.group(1)) not in SUPPORTED_MAJOR_VERSIONS:
-        r.bad(
-            "engineVersion",
-            engine_version,
-            "expected PostgreSQL 15 or 15.x, e.g. '15' or '15.8' (the parameter-group family postgres15 is derived from it)",
-        )
-        engine_version = "15"
-    instance_class = r.string("instanceClass")
-    if instance_class and instance_class not in sizing.INSTANCE_MEMORY_GIB:
-        r.bad("instanceClass", instance_class, _known_classes())
-    storage_type = r.string("storageType", "gp3")
-    if storage_type != "gp3":
-        r.bad("storageType", storage_type, "expected 'gp3' (baseline 3000 IOPS / 125 MiB/s, no burst credits)")
-    allocated = r.integer("allocatedStorage", 20, low=20, high=65536, unit=" GiB")
-    max_allocated = r.integer("maxAllocatedStorage", 0, low=0, high=65536, unit=" GiB (0 turns storage autoscaling off)")
-    if max_allocated and max_allocated <= allocated:
-        r.bad("maxAllocatedStorage", max_allocated, f"expected 0 (off) or more than allocatedStorage ({allocated})")
-    multi_az = r.boolean("multiAz", True)
-    db_name = r.string(
-        "dbName", "orders", pattern=_PG_NAME_RE, accepted="expected a letter then letters, digits or '_', at most 63"
-    )
-    if db_name.lower() in ("template0", "template1", "rdsadmin"):
-        r.bad("dbName", db_name, "reserved database name; pick another, e.g. 'orders'")
-    username = r.string(
-        "masterUsername",
-        "orders_admin",
-        pattern=_PG_NAME_RE,
-        accepted="expected a letter then letters, digits or '_', at most 63",
-    )
-    if _reserved_username(username):
-        r.bad(
-            "masterUsername",
-            username,
-            "RDS for PostgreSQL reserves 'admin', 'rdsadmin', 'rdsrepladmin', 'public' and names starting 'pg_'; "
-            "use e.g. 'orders_admin' or 'postgres'",
-        )
-    reader_username = r.string(
-        "readerUsername",
-        "orders_reader",
-        pattern=_PG_NAME_RE,
-        accepted="expected a letter then letters, digits or '_', at most 63",
-    )
-    if _reserved_username(reader_username):
-        r.bad(
-            "readerUsername",
-            reader_username,
-            "RDS for PostgreSQL reserves 'admin', 'rdsadmin', 'rdsrepladmin', 'public' and names starting 'pg_'; "
-            "use e.g. 'orders_reader'",
-        )
-    elif _PG_NAME_RE.match(reader_username) and reader_username.lower() == username.lower():
-        # Compared without case: the SQL that creates the role folds unquoted names to lower case.
-        r.bad(
-            "readerUsername",
-            reader_username,
-            f"expected a user other than masterUsername ({username!r}): the reader is granted rds_iam, which "
-            "stops password logins, and RDS Proxy logs in as the master user with its password; e.g. 'orders_reader'",
-        )
-    retention = r.integer(
-        "backupRetentionDays", 7, low=1, high=35, unit=" days (read replicas and point-in-time recovery need backups)"
-    )
-    backup_window = r.string(
-        "backupWindow", "03:00-04:00", pattern=_WINDOW_RE, accepted="expected 'hh:mm-hh:mm' in UTC, e.g. '03:00-04:00'"
-    )
-    maintenance_window = r.string(
-        "maintenanceWindow",
-        "mon:04:30-mon:05:30",
-        pattern=_MAINT_WINDOW_RE,
-        accepted="expected 'ddd:hh:mm-ddd:hh:mm' in UTC, lower-case days, e.g. 'mon:04:30-mon:05:30'",
-    )
-    deletion_protection = r.boolean("deletionProtection", True)
-    skip_final_snapshot = r.boolean("skipFinalSnapshot", False)
-    pi_enabled = r.boolean("performanceInsightsEnabled", True)
-    pi_retention = r.integer("performanceInsightsRetentionDays", 7, low=7, high=731, unit=" days")
-    if pi_retention not in PERFORMANCE_INSIGHTS_RETENTION_DAYS:
-        r.bad("performanceInsightsRetentionDays", pi_retention, "expected 7, a multiple of 31 up to 713, or 731")
-    monitoring = r.get("monitoringInterval", 60)
-    if isinstance(monitoring, bool) or monitoring not in MONITORING_INTERVALS:
-        r.bad("monitoringInterval", monitoring, "expected one of 1, 5, 10, 15, 30, 60 seconds (enhanced monitoring)")
-        monitoring = 60
-    max_connections = r.optional_integer("maxConnections", low=1, high=262143)
-    work_mem = r.optional_integer("workMemKb", low=64, high=2097151, unit=" kB")
-    idle_tx = r.integer("idleInTransactionSessionTimeoutMs", 300000, low=1000, high=86400000, unit=" ms (1 s to 24 h)")
-    r.finish()
-    return DatabaseConfig(
-        engine_version=engine_version,
-        instance_class=instance_class,
-        allocated_storage_gib=allocated,
-        max_allocated_storage_gib=max_allocated,
-        storage_type=storage_type,
-        multi_az=multi_az,
-        db_name=db_name,
-        master_username=username,
-        reader_username=reader_username,
-        backup_retention_days=retention,
-        backup_window=backup_window,
-        maintenance_window=maintenance_window,
-        deletion_protection=deletion_protection,
-        skip_final_snapshot=skip_final_snapshot,
-        performance_insights_enabled=pi_enabled,
-        performance_insights_retention_days=pi_retention,
-        monitoring_interval=int(monitoring),
-        max_connections=max_connections,
-        work_mem_kb=work_mem,
-        idle_in_transaction_session_timeout_ms=idle_tx,
     )
 
 
@@ -554,122 +590,186 @@ def _reserved_username(name: str) -> bool:
     return name.lower() in RESERVED_MASTER_USERNAMES or name.lower().startswith("pg_")
 
 
-def _known_classes() -> str:
-    return (
-        "expected an RDS for PostgreSQL class of the t3, t4g, m5, m6g, m6i, m7g, r5, r6g, r6i or r7g families, "
-        "e.g. 'db.t4g.medium', 'db.r6g.large'"
-    )
+def _window_minutes(text: str) -> tuple[int, int]:
+    """Start and end of a 'ddd:hh:mm-ddd:hh:mm' or 'hh:mm-hh:mm' window in minutes (of the week or day)."""
+    def point(part: str) -> int:
+        pieces = part.split(":")
+        day = _DAYS.index(pieces[0]) * 24 * 60 if len(pieces) == 3 else 0
+        return day + int(pieces[-2]) * 60 + int(pieces[-1])
+
+    start, end = text.split("-")
+    return point(start), point(end)
 
 
-def _replicas(r: _Reader, database: DatabaseConfig) -> ReplicaConfig:
-    count = r.integer("count", 0, low=0, high=5, unit=" read replicas")
-    explicit_class = r.string("instanceClass", None)
+def _database(c: _Checker) -> DatabaseConfig:
+    v = c.values()
+    engine_version = v["engine_version"]
+    if c.ok("engineVersion"):
+        match = _ENGINE_VERSION_RE.match(engine_version)
+        if not match or int(match.group(1)) not in SUPPORTED_MAJOR_VERSIONS:
+            c.bad("engineVersion", engine_version, c.settings["engineVersion"].expected())
+    if not c.ok("engineVersion"):
+        engine_version = "15"
+    instance_class = v["instance_class"]
+    if instance_class and instance_class not in sizing.INSTANCE_MEMORY_GIB:
+        c.bad("instanceClass", instance_class, c.settings["instanceClass"].expected())
+    allocated, max_allocated = v["allocated_storage"], v["max_allocated_storage"]
+    if c.ok("allocatedStorage", "maxAllocatedStorage") and max_allocated and max_allocated <= allocated:
+        c.bad("maxAllocatedStorage", max_allocated, f"expected 0 (off) or more than allocatedStorage ({allocated})")
+    db_name = v["db_name"]
+    if c.ok("dbName") and db_name.lower() in ("template0", "template1", "rdsadmin"):
+        c.bad("dbName", db_name, "reserved database name; pick another, e.g. 'orders'")
+    username, reader = v["master_username"], v["reader_username"]
+    if c.ok("masterUsername") and _reserved_username(username):
+        c.bad(
+            "masterUsername",
+            username,
+            "RDS for PostgreSQL reserves 'admin', 'rdsadmin', 'rdsrepladmin', 'rds_superuser', 'rds_replication', "
+            "'public' and names starting 'pg_'; use e.g. 'orders_admin' or 'postgres'",
+        )
+    if c.ok("readerUsername") and _reserved_username(reader):
+        c.bad(
+            "readerUsername",
+            reader,
+            "RDS for PostgreSQL reserves 'admin', 'rdsadmin', 'rdsrepladmin', 'rds_superuser', 'rds_replication', "
+            "'public' and names starting 'pg_'; use e.g. 'orders_reader'",
+        )
+    elif c.ok("readerUsername") and username and reader.lower() == username.lower():
+        # Compared without case: the SQL that creates the role folds unquoted names to lower case.
+        c.bad(
+            "readerUsername",
+            reader,
+            f"expected a user other than masterUsername ({username!r}): the reader is granted rds_iam, which "
+            "stops password logins, and RDS Proxy logs in as the master user with its password; e.g. 'orders_reader'",
+        )
+    if c.ok("backupWindow", "maintenanceWindow"):
+        _window_rules(c, v["backup_window"], v["maintenance_window"])
+    pi_retention = v["performance_insights_retention_days"]
+    if c.ok("performanceInsightsRetentionDays") and pi_retention not in PERFORMANCE_INSIGHTS_RETENTION_DAYS:
+        c.bad("performanceInsightsRetentionDays", pi_retention, "expected 7, a multiple of 31 up to 713, or 731")
+    return DatabaseConfig(**{**v, "engine_version": engine_version})
+
+
+def _window_rules(c: _Checker, backup: str, maintenance: str) -> None:
+    """What RDS refuses at create time: windows under 30 minutes, and a backup window inside the maintenance window."""
+    b_start, b_end = _window_minutes(backup)
+    m_start, m_end = _window_minutes(maintenance)
+    backup_len = (b_end - b_start) % (24 * 60)
+    maint_len = (m_end - m_start) % _MINUTES_PER_WEEK
+    if backup_len < 30:
+        c.bad("backupWindow", backup, "expected a window of at least 30 minutes (RDS refuses shorter ones)")
+    if maint_len < 30:
+        c.bad("maintenanceWindow", maintenance, "expected a window of at least 30 minutes (RDS refuses shorter ones)")
+    if backup_len < 30 or maint_len < 30:
+        return
+    day = 24 * 60
+    for weekday in range(7):
+        start = weekday * day + b_start
+        for offset in range(backup_len):
+            minute = (start + offset) % _MINUTES_PER_WEEK
+            if (minute - m_start) % _MINUTES_PER_WEEK < maint_len:
+                c.bad(
+                    "backupWindow",
+                    backup,
+                    f"expected a window that does not overlap maintenanceWindow ({maintenance!r}): RDS refuses "
+                    "overlapping backup and maintenance windows",
+                )
+                return
+
+
+def _replicas(c: _Checker, database: DatabaseConfig) -> ReplicasSettings:
+    v = c.values()
+    explicit = v["instance_class"]
     # Only a class the user wrote here is this section's problem; an unknown inherited
     # primary class is already reported under database.instanceClass.
-    if explicit_class and explicit_class not in sizing.INSTANCE_MEMORY_GIB:
-        r.bad("instanceClass", explicit_class, _known_classes())
-    # Both are str ("" when unset, as before): a missing primary class is reported under database.
-    instance_class = explicit_class or database.instance_class
-    r.finish()
-    return ReplicaConfig(count=count, instance_class=instance_class)
+    if explicit and explicit not in sizing.INSTANCE_MEMORY_GIB:
+        c.bad("instanceClass", explicit, c.settings["instanceClass"].expected())
+    return ReplicasSettings(count=v["count"], instance_class=explicit or database.instance_class)
 
 
-def _workload(r: _Reader) -> sizing.Workload:
-    lambda_concurrency = r.integer("lambdaConcurrency", 0, low=0, high=10000, unit=" concurrent executions")
-    ecs_tasks = r.integer("ecsTasks", 0, low=0, high=5000, unit=" tasks")
-    ecs_pool = r.integer("ecsPoolSize", 0, low=0, high=1000, unit=" connections per task")
-    others = r.integer("otherClients", 0, low=0, high=100000, unit=" connections")
-    active = r.number(
-        "activeRatio", 0.2, low=0.01, high=1.0, what="expected a share from 0.01 to 1.0 (time a client is in a transaction)"
-    )
-    r.finish()
-    if ecs_tasks and not ecs_pool:
-        r.bad("ecsPoolSize", ecs_pool, "expected at least 1 when ecsTasks > 0")
+def _workload(c: _Checker) -> sizing.Workload:
+    v = c.values()
+    if c.ok("ecsTasks", "ecsPoolSize") and v["ecs_tasks"] and not v["ecs_pool_size"]:
+        c.bad("ecsPoolSize", v["ecs_pool_size"], "expected at least 1 when ecsTasks > 0")
     return sizing.Workload(
-        lambda_concurrency=lambda_concurrency,
-        ecs_tasks=ecs_tasks,
-        ecs_pool_size=ecs_pool,
-        other_clients=others,
-        active_ratio=active,
+        lambda_concurrency=v["lambda_concurrency"],
+        ecs_tasks=v["ecs_tasks"],
+        ecs_pool_size=v["ecs_pool_size"],
+        other_clients=v["other_clients"],
+        active_ratio=v["active_ratio"],
     )
 
 
-def _proxy(r: _Reader) -> ProxyConfig:
-    max_pct = r.integer("maxConnectionsPercent", 90, low=1, high=100, unit=" percent of max_connections")
-    idle_pct = r.integer("maxIdleConnectionsPercent", 50, low=0, high=100, unit=" percent of max_connections")
-    if 1 <= max_pct <= 100 and idle_pct > max_pct:
-        r.bad("maxIdleConnectionsPercent", idle_pct, f"expected at most maxConnectionsPercent ({max_pct})")
-    borrow = r.integer("connectionBorrowTimeout", 120, low=1, high=300, unit=" seconds (the RDS Proxy maximum is 300)")
-    idle_client = r.integer("idleClientTimeout", 1800, low=1, high=28800, unit=" seconds (up to 8 hours)")
-    init_query = r.string("initQuery", None) or None
-    if init_query is not None and len(init_query) > 4000:
-        r.bad("initQuery", init_query, "expected at most 4000 characters")
-    if "sessionPinningFilters" in r.raw:
-        r.known.add("sessionPinningFilters")
-        r.bad(
+def _proxy(c: _Checker) -> ProxySettings:
+    if "sessionPinningFilters" in c.raw:
+        c.bad(
             "sessionPinningFilters",
-            r.raw["sessionPinningFilters"],
+            c.raw.pop("sessionPinningFilters"),
             "not supported for PostgreSQL (EXCLUDE_VARIABLE_SETS is MySQL-only); remove it",
         )
-    r.finish()
-    return ProxyConfig(
-        max_connections_percent=max_pct,
-        max_idle_connections_percent=idle_pct,
-        connection_borrow_timeout=borrow,
-        idle_client_timeout=idle_client,
-        init_query=init_query,
-    )
+    v = c.values()
+    max_pct, idle_pct = v["max_connections_percent"], v["max_idle_connections_percent"]
+    if c.ok("maxConnectionsPercent", "maxIdleConnectionsPercent") and idle_pct > max_pct:
+        c.bad("maxIdleConnectionsPercent", idle_pct, f"expected at most maxConnectionsPercent ({max_pct})")
+    return ProxySettings(**{**v, "init_query": v["init_query"] or None})
 
 
-def _alarms(r: _Reader, proxy: ProxyConfig) -> AlarmConfig:
-    topic = r.string(
-        "snsTopicArn",
-        None,
-        pattern=_SNS_ARN_RE,
-        accepted="expected an SNS topic ARN like 'arn:aws:sns:us-east-1:123456789012:ops-alerts'",
-    )
-    email = r.string("email", None, pattern=_EMAIL_RE, accepted="expected an e-mail address like 'oncall@example.com'")
-    if topic and email:
-        r.bad("email", email, "give either snsTopicArn (alarms publish to it) or email (a new topic is subscribed), not both")
-    connections_pct = r.integer("connectionsPercent", 80, low=1, high=99, unit=" percent of max_connections")
-    lag = r.integer("replicaLagSeconds", 60, low=1, high=86400, unit=" seconds")
-    cpu = r.integer("cpuPercent", 80, low=1, high=100, unit=" percent")
-    mem = r.integer("freeableMemoryPercent", 10, low=1, high=90, unit=" percent of instance memory")
-    storage = r.integer("freeStoragePercent", 10, low=1, high=90, unit=" percent of allocated storage")
-    borrow_ms = r.integer("borrowLatencyMs", 100, low=1, high=300000, unit=" ms")
-    if borrow_ms >= proxy.connection_borrow_timeout * 1000:
-        r.bad("borrowLatencyMs", borrow_ms, f"expected below proxy.connectionBorrowTimeout ({proxy.connection_borrow_timeout} s)")
-    r.finish()
-    return AlarmConfig(
-        sns_topic_arn=topic or None,
-        email=email or None,
-        connections_percent=connections_pct,
-        replica_lag_seconds=lag,
-        cpu_percent=cpu,
-        freeable_memory_percent=mem,
-        free_storage_percent=storage,
-        borrow_latency_ms=borrow_ms,
-    )
+def _alarms(c: _Checker, proxy: ProxySettings) -> AlarmsSettings:
+    v = c.values()
+    if v["sns_topic_arn"] and v["email"]:
+        c.bad(
+            "email",
+            v["email"],
+            "give either snsTopicArn (alarms publish to it) or email (a new topic is subscribed), not both",
+        )
+    borrow_ms = v["borrow_latency_ms"]
+    if c.ok("borrowLatencyMs") and borrow_ms >= proxy.connection_borrow_timeout_s * 1000:
+        limit = proxy.connection_borrow_timeout_s
+        c.bad("borrowLatencyMs", borrow_ms, f"expected below proxy.connectionBorrowTimeoutS ({limit} s)")
+    return AlarmsSettings(**{**v, "sns_topic_arn": v["sns_topic_arn"] or None, "email": v["email"] or None})
 
 
-def _lambda_function(r: _Reader) -> LambdaFunctionConfig:
-    enabled = r.boolean("enabled", False)
-    memory = r.integer("memoryMb", 256, low=128, high=10240, unit=" MB")
-    timeout = r.integer("timeoutSeconds", 10, low=1, high=900, unit=" seconds")
-    r.finish()
-    return LambdaFunctionConfig(enabled=enabled, memory_mb=memory, timeout_seconds=timeout)
+def _lambda_function(c: _Checker, workload: sizing.Workload) -> LambdaFunctionSettings:
+    v = c.values()
+    if v["enabled"]:
+        if workload.lambda_concurrency == 0:
+            c.fail(
+                "enabled",
+                f"{c.path('enabled')} = true is not accepted with workload.lambdaConcurrency = "
+                f"{workload.lambda_concurrency}: the function's reserved concurrency is lambdaConcurrency, "
+                "expected at least 1",
+            )
+        archive = v["layer_archive"]
+        if c.ok("layerArchive") and not archive.endswith(".zip"):
+            c.bad("layerArchive", archive, "expected a path to a .zip file, e.g. 'build/lambda-layer.zip'")
+        elif c.ok("layerArchive") and not Path(archive).is_file():
+            c.bad(
+                "layerArchive",
+                archive,
+                "no such file: build the psycopg layer with `make layer` (dbclient/layer.py) before `pulumi up`, "
+                "or point this key at the zip (relative to the project directory)",
+            )
+    return LambdaFunctionSettings(**v)
 
 
-def _tags(raw: Any, problems: list[str]) -> dict[str, str]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
-        problems.append(f"{NAMESPACE}:tags = {_show(raw)} is not accepted: expected a mapping of string keys to string values")
-        return {}
-    for key in raw:
+def _tags(raw: Mapping[str, str], problems: list[str]) -> dict[str, str]:
+    for key, value in raw.items():
+        path = f"{NAMESPACE}:tags.{key}"
         if key.lower().startswith("aws:"):
-            problems.append(f"{NAMESPACE}:tags.{key} is not accepted: tag keys starting 'aws:' are reserved by AWS")
+            problems.append(f"{path} is not accepted: tag keys starting 'aws:' are reserved by AWS")
+        elif not key or len(key) > _TAG_KEY_MAX:
+            problems.append(f"{path} is not accepted: expected a tag key of 1 to {_TAG_KEY_MAX} characters")
+        if len(value) > _TAG_VALUE_MAX:
+            problems.append(f"{path} = {_show(value)} is not accepted: expected at most {_TAG_VALUE_MAX} characters")
+    if len(raw) > _TAGS_MAX - _OWN_TAGS:
+        problems.append(
+            f"{NAMESPACE}:tags has {len(raw)} tags: expected at most {_TAGS_MAX - _OWN_TAGS} (AWS allows {_TAGS_MAX} "
+            f"per resource and the program adds {_OWN_TAGS})"
+        )
     return dict(raw)
+
+
+# --- Rules across settings --------------------------------------------------------------------------
 
 
 def _prod_rules(database: DatabaseConfig, problems: list[str]) -> None:
@@ -688,10 +788,10 @@ def _prod_rules(database: DatabaseConfig, problems: list[str]) -> None:
         )
 
 
-def _database_rules(database: DatabaseConfig, replicas: ReplicaConfig, problems: list[str]) -> None:
+def _database_rules(database: DatabaseConfig, replicas: ReplicasSettings, c: _Checker, problems: list[str]) -> None:
     db = f"{NAMESPACE}:database"
     cls = database.instance_class
-    if cls not in sizing.INSTANCE_MEMORY_GIB:
+    if cls not in sizing.INSTANCE_MEMORY_GIB or not c.ok("maxConnections", "workMemKb"):
         return
     if database.performance_insights_enabled and _NO_PERFORMANCE_INSIGHTS.match(cls):
         problems.append(
@@ -705,18 +805,15 @@ def _database_rules(database: DatabaseConfig, replicas: ReplicaConfig, problems:
             "set it only to raise the default (leave it out to keep the default)"
         )
     effective = database.max_connections if database.max_connections is not None else default
-    check = sizing.memory_check(
-        cls,
-        max_connections=effective,
-        work_mem_kb=database.work_mem_kb or sizing.DEFAULT_WORK_MEM_KB,
-    )
+    work_mem_kb = database.work_mem_kb or sizing.DEFAULT_WORK_MEM_KB
+    check = sizing.memory_check(cls, max_connections=effective, work_mem_kb=work_mem_kb)
     if not check.fits:
         problems.append(
             f"{db}.workMemKb = {database.work_mem_kb} / maxConnections = {effective} is not accepted on {cls}: "
             f"shared_buffers + max_connections x work_mem = {check.worst_case_bytes // sizing.GIB} GiB exceeds "
             f"{check.memory_bytes // sizing.GIB} GiB of memory (OOM risk); lower workMemKb"
         )
-    rep_cls = replicas.instance_class
+    rep_cls = replicas.instance_class or cls
     if replicas.count and rep_cls in sizing.INSTANCE_MEMORY_GIB and database.max_connections is None:
         # A hot standby refuses to start when its max_connections is below the primary's.
         rep_default = sizing.default_max_connections(rep_cls)
@@ -726,15 +823,8 @@ def _database_rules(database: DatabaseConfig, replicas: ReplicaConfig, problems:
                 f"({rep_default}) is below the primary's ({default}) and a PostgreSQL standby will not start; "
                 "use a class with at least as much memory as the primary"
             )
-    if (
-        replicas.count
-        and database.max_connections is not None
-        and rep_cls != cls  # same class: the primary's check above already says it
-        and rep_cls in sizing.INSTANCE_MEMORY_GIB
-    ):
-        rep_check = sizing.memory_check(
-            rep_cls, max_connections=database.max_connections, work_mem_kb=database.work_mem_kb or sizing.DEFAULT_WORK_MEM_KB
-        )
+    if replicas.count and database.max_connections is not None and rep_cls != cls and rep_cls in sizing.INSTANCE_MEMORY_GIB:
+        rep_check = sizing.memory_check(rep_cls, max_connections=database.max_connections, work_mem_kb=work_mem_kb)
         if not rep_check.fits:
             problems.append(
                 f"{NAMESPACE}:replicas.instanceClass = {rep_cls!r} is not accepted: with maxConnections = "
@@ -751,3 +841,4 @@ def _budget_rules(config: StackConfig, problems: list[str]) -> None:
             f"{budget.proxy_db_connections} database connections but the workload needs "
             f"{budget.proxy_db_connections_needed}; raise the percent or the instance class"
         )
+

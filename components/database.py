@@ -108,7 +108,7 @@ class DatabaseArgs:
     skip_final_snapshot: bool
     performance_insights_enabled: bool
     performance_insights_retention_days: int
-    monitoring_interval: int
+    monitoring_interval_s: int
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -225,7 +225,7 @@ class Database(pulumi.ComponentResource):
             performance_insights_retention_period=(
                 args.performance_insights_retention_days if args.performance_insights_enabled else None
             ),
-            monitoring_interval=args.monitoring_interval,
+            monitoring_interval=args.monitoring_interval_s,
             monitoring_role_arn=monitoring_role.arn,
             enabled_cloudwatch_logs_exports=LOG_EXPORTS,
             tags=tags(identifier),

@@ -36,10 +36,10 @@ class NetworkArgs:
     create_vpc: bool
     vpc_cidr: str | None = None
     availability_zone_count: int = 2
-    vpc_id: str | None = None
-    subnet_ids: Sequence[str] = ()
+    vpc_id: pulumi.Input[str] | None = None
+    subnet_ids: Sequence[pulumi.Input[str]] = ()
     #: Existing application groups; when empty an app group is created.
-    app_security_group_ids: Sequence[str] = ()
+    app_security_group_ids: Sequence[pulumi.Input[str]] = ()
     #: Read replicas the stack declares; with none, no replica group is created.
     replica_count: int = 0
     tags: dict[str, str] = field(default_factory=dict)
@@ -116,7 +116,7 @@ class Network(pulumi.ComponentResource):
             if not args.vpc_id or len(args.subnet_ids) < 2:
                 raise ValueError("NetworkArgs needs vpc_id and at least two subnet_ids without create_vpc")
             vpc_id = pulumi.Output.from_input(args.vpc_id)
-            subnet_ids = pulumi.Output.from_input(list(args.subnet_ids))
+            subnet_ids = pulumi.Output.all(*args.subnet_ids)
 
         created_app_group: aws.ec2.SecurityGroup | None = None
         if args.app_security_group_ids:

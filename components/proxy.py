@@ -28,8 +28,8 @@ class ProxyArgs:
     db_instance_identifier: pulumi.Input[str]
     max_connections_percent: int
     max_idle_connections_percent: int
-    connection_borrow_timeout: int
-    idle_client_timeout: int
+    connection_borrow_timeout_s: int
+    idle_client_timeout_s: int
     init_query: str | None
     #: Resources that must exist before the proxy can log in (the secret's value).
     depends_on: Sequence[pulumi.Resource] = ()
@@ -105,7 +105,7 @@ class Proxy(pulumi.ComponentResource):
             role_arn=role.arn,
             require_tls=True,
             debug_logging=False,  # it would log SQL text, including literals
-            idle_client_timeout=args.idle_client_timeout,
+            idle_client_timeout=args.idle_client_timeout_s,
             vpc_subnet_ids=args.subnet_ids,
             vpc_security_group_ids=list(args.security_group_ids),
             auths=[
@@ -123,7 +123,7 @@ class Proxy(pulumi.ComponentResource):
         pool = aws.rds.ProxyDefaultTargetGroupConnectionPoolConfigArgs(
             max_connections_percent=args.max_connections_percent,
             max_idle_connections_percent=args.max_idle_connections_percent,
-            connection_borrow_timeout=args.connection_borrow_timeout,
+            connection_borrow_timeout=args.connection_borrow_timeout_s,
             init_query=args.init_query,
             # No session_pinning_filters: EXCLUDE_VARIABLE_SETS is MySQL-only.
         )

@@ -37,7 +37,7 @@ class ReplicaArgs:
     #: The replica group from network.py, never the primary's database group (that one admits the proxy only).
     security_group_ids: Sequence[pulumi.Input[str]]
     monitoring_role_arn: pulumi.Input[str]
-    monitoring_interval: int
+    monitoring_interval_s: int
     kms_key_arn: pulumi.Input[str]
     performance_insights_enabled: bool
     performance_insights_retention_days: int
@@ -104,7 +104,7 @@ class Replica(pulumi.ComponentResource):
                         performance_insights_retention_period=(
                             args.performance_insights_retention_days if args.performance_insights_enabled else None
                         ),
-                        monitoring_interval=args.monitoring_interval,
+                        monitoring_interval=args.monitoring_interval_s,
                         monitoring_role_arn=args.monitoring_role_arn,
                         enabled_cloudwatch_logs_exports=LOG_EXPORTS,
                         tags={**args.tags, "Name": identifier, "Role": "read-replica"},

@@ -253,15 +253,62 @@ def _policy_document(args: Mapping[str, Any]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+class _StackFileLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The safe loader (C parser when present) that refuses duplicate keys instead of keeping the last one."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (YAML would keep only the last one)", key_node.start_mark
+                )
+            seen.add(key)
+        return dict(super().construct_mapping(node, deep=deep))
+
+
+_YAML_LOADER = _StackFileLoader
+
+
+class StackFileError(ValueError):
+    """``Pulumi.<stack>.yaml`` cannot be read as a stack file; the message names the file (and line and column)."""
+
+
 def read_stack_config(project_dir: Path, stack: str) -> dict[str, Any]:
-    """The ``config:`` map of ``Pulumi.<stack>.yaml`` (plain values; no secure values)."""
+    """The ``config:`` map of ``Pulumi.<stack>.yaml`` (plain values; no secure values).
+
+    Raises :class:`StackFileError` naming the file for anything that is not a stack file: bytes that are
+    not UTF-8 text, YAML syntax (with line and column), a root or ``config`` that is not a mapping.
+    """
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise FileNotFoundError(f"no stack file {path.name} in {project_dir}")
-    data = yaml.safe_load(path.read_text()) or {}
-    config = data.get("config") or {}
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise StackFileError(f"{path.name} is not a text file (not UTF-8 at byte {exc.start}); expected YAML") from None
+    if "\x00" in text:
+        raise StackFileError(f"{path.name} is not a text file (it contains NUL bytes); expected YAML")
+    try:
+        data = yaml.load(text, Loader=_YAML_LOADER)  # the C loader when present: same safe subset, faster
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise StackFileError(f"{path.name} is not valid YAML{where}: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise StackFileError(f"{path.name}: the top level is a {type(data).__name__}, expected a mapping with a 'config' key")
+    config = data.get("config")
+    if config is None:
+        config = {}
     if not isinstance(config, dict):
-        raise ValueError(f"{path.name}: 'config' must be a mapping")
+        raise StackFileError(f"{path.name}: 'config' is a {type(config).__name__}, expected a mapping of settings")
+    bad_keys = [k for k in config if not isinstance(k, str)]
+    if bad_keys:
+        raise StackFileError(f"{path.name}: config key {bad_keys[0]!r} is not a string; expected 'namespace:key'")
     return config
 
 
@@ -293,6 +340,8 @@ def run_program(
     project_dir = Path(project_dir).resolve()
     project = read_project_name(project_dir)
     raw_config = dict(config) if config is not None else read_stack_config(project_dir, stack)
+    # As the CLI does: a key without a namespace belongs to the project's namespace.
+    raw_config = {key if ":" in key else f"{project}:{key}": value for key, value in raw_config.items()}
     region = str(raw_config.get("aws:region", "us-east-1"))
 
     mocks = OfflineMocks(unknown_computed=unknown_computed, region=region, provider_check=provider_check)

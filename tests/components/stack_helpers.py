@@ -23,6 +23,16 @@ def stack_config(stack: str) -> dict[str, Any]:
     return copy.deepcopy(program.read_stack_config(PROJECT_DIR, stack))
 
 
+def namespace_source(config: dict[str, Any]) -> dict[str, str]:
+    """The ``resilient-rds:*`` keys of a stack config as Pulumi hands them to the program (structures as JSON)."""
+    prefix = f"{NS}:"
+    return {
+        key[len(prefix):]: value if isinstance(value, str) else json.dumps(value)
+        for key, value in config.items()
+        if key.startswith(prefix) and value is not None
+    }
+
+
 def cached_run(stack: str, *, unknown_computed: bool = True) -> ProgramRun:
     key = (stack, unknown_computed)
     if key not in _cache:

@@ -33,7 +33,7 @@ def _args(**changes: object) -> OrderLookupFunctionArgs:
         "db_user": "orders_app",
         "db_name": "orders",
         "tags": {"Project": "resilient-rds"},
-        "layer_zip": FAKE_LAYER,
+        "layer_archive": FAKE_LAYER,
         "prefix": "orders-dev",
     }
     values.update(changes)
@@ -109,7 +109,7 @@ def test_code_archive_is_the_dbclient_package() -> None:
     assert all(name.startswith("dbclient/") and "__pycache__" not in name for name in names)
 
 
-@pytest.mark.parametrize("changes", [{"reserved_concurrency": 0}, {"memory_mb": 64}, {"timeout_seconds": 0}])
+@pytest.mark.parametrize("changes", [{"reserved_concurrency": 0}, {"memory_mb": 64}, {"timeout_s": 0}])
 def test_args_are_validated(changes: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         _args(**changes)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from stack_helpers import NS, named, policy, run_changed, stack_config
+from stack_helpers import NS, named, namespace_source, policy, run_changed, stack_config
 
 from components.config import StackConfig, load_config
 from gate.program import ProgramRun
@@ -21,11 +20,7 @@ def _config(stack: str) -> StackConfig:
     """The stack's validated config, read from its YAML without Pulumi."""
     raw = stack_config(stack)
 
-    def source(key: str) -> str | None:
-        value = raw.get(f"{NS}:{key}")
-        return None if value is None else value if isinstance(value, str) else json.dumps(value)
-
-    return load_config(source, stack=stack)
+    return load_config(namespace_source(raw), stack=stack)
 
 
 def test_alarm_set(run: ProgramRun, stack: str) -> None:
@@ -88,7 +83,7 @@ def test_thresholds_move_with_the_config() -> None:
         "prod",
         {
             f"{NS}:alarms.connectionsPercent": 50,
-            f"{NS}:alarms.replicaLagSeconds": 120,
+            f"{NS}:alarms.replicaLagS": 120,
             f"{NS}:alarms.cpuPercent": 90,
             f"{NS}:alarms.borrowLatencyMs": 250,
             f"{NS}:database.instanceClass": "db.r6g.xlarge",

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
-from stack_helpers import NS, PROJECT_DIR, set_config, stack_config
+from stack_helpers import NS, PROJECT_DIR, namespace_source, set_config, stack_config
 
 from components.config import ConfigError, StackConfig, load_config
 from gate.program import STACK_TYPE, run_program
@@ -17,7 +16,7 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ("prod", {f"{NS}:database.engineVersion": "14.9"}, "database.engineVersion", "15.x"),
     ("dev", {f"{NS}:database.engineVersion": 16.3}, "database.engineVersion", "'16.3'"),
     ("prod", {f"{NS}:network.subnetIds": ["subnet-0a1b2c3d4e5f60001"]}, "network.subnetIds", "at least 2"),
-    ("prod", {f"{NS}:proxy.connectionBorrowTimeout": 301}, "proxy.connectionBorrowTimeout", "1 to 300"),
+    ("prod", {f"{NS}:proxy.connectionBorrowTimeoutS": 301}, "proxy.connectionBorrowTimeoutS", "1 to 300"),
     ("prod", {f"{NS}:replicas.count": 9}, "replicas.count", "0 to 5"),
     ("dev", {f"{NS}:workload.lambdaConcurrency": -1}, "workload.lambdaConcurrency", "= -1"),
     ("dev", {f"{NS}:workload.ecsTasks": "many"}, "workload.ecsTasks", "whole number"),
@@ -69,14 +68,14 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("prod", {f"{NS}:replicas.instanceClass": "db.t4g.medium"}, "replicas.instanceClass", "standby will not start"),
     ("dev", {f"{NS}:database.instanceClass": "db.t4g.micro"}, "database.performanceInsightsEnabled", "db.t4g.micro"),
-    ("dev", {f"{NS}:database.monitoringInterval": 7}, "database.monitoringInterval", "1, 5, 10, 15, 30, 60"),
+    ("dev", {f"{NS}:database.monitoringIntervalS": 7}, "database.monitoringIntervalS", "1, 5, 10, 15, 30, 60"),
     ("dev", {f"{NS}:database.storageType": "gp2"}, "database.storageType", "'gp3'"),
     ("dev", {f"{NS}:database.maxAllocatedStorage": 10}, "database.maxAllocatedStorage", "more than allocatedStorage"),
     ("dev", {f"{NS}:tags": {"aws:owner": "x"}}, "tags.aws:owner", "reserved"),
     ("dev", {f"{NS}:database.instanceClass": None}, "database.instanceClass", "is missing"),
     ("prod", {f"{NS}:proxy": "fast"}, "proxy", "expected a mapping"),
-    ("prod", {f"{NS}:proxy.idleClientTimeout": 28801}, "proxy.idleClientTimeout", "1 to 28800"),
-    ("prod", {f"{NS}:alarms.borrowLatencyMs": 120000}, "alarms.borrowLatencyMs", "below proxy.connectionBorrowTimeout"),
+    ("prod", {f"{NS}:proxy.idleClientTimeoutS": 28801}, "proxy.idleClientTimeoutS", "1 to 28800"),
+    ("prod", {f"{NS}:alarms.borrowLatencyMs": 120000}, "alarms.borrowLatencyMs", "below proxy.connectionBorrowTimeoutS"),
     ("prod", {f"{NS}:database.backupWindow": "3am"}, "database.backupWindow", "'hh:mm-hh:mm'"),
     ("prod", {f"{NS}:workload.activeRatio": 0}, "workload.activeRatio", "0.01 to 1.0"),
 ]
@@ -109,7 +108,7 @@ def test_every_problem_is_reported_at_once(registered_types: list[str]) -> None:
     for dotted, value in {
         f"{NS}:database.instanceClass": "db.x9.huge",
         f"{NS}:database.masterUsername": "admin",
-        f"{NS}:proxy.connectionBorrowTimeout": 900,
+        f"{NS}:proxy.connectionBorrowTimeoutS": 900,
         f"{NS}:replicas.count": 9,
         f"{NS}:workload.ecsTasks": -3,
         f"{NS}:network.subnetIds": ["subnet-0a1b2c3d4e5f60001"],
@@ -120,14 +119,14 @@ def test_every_problem_is_reported_at_once(registered_types: list[str]) -> None:
     keys = [
         "database.instanceClass",
         "database.masterUsername",
-        "proxy.connectionBorrowTimeout",
+        "proxy.connectionBorrowTimeoutS",
         "replicas.count",
         "workload.ecsTasks",
         "network.subnetIds",
     ]
     for key in keys:
         assert len(_problems(caught.value, key)) == 1, key
-    assert str(caught.value).startswith("6 problems in the stack configuration:")
+    assert str(caught.value).startswith("6 problems in the stack configuration (Pulumi.prod.yaml):")
     assert [t for t in registered_types if t != STACK_TYPE] == []
 
 
@@ -136,11 +135,7 @@ def _load(stack: str, changes: dict[str, Any] | None = None) -> StackConfig:
     for dotted, value in (changes or {}).items():
         set_config(raw, dotted, value)
 
-    def source(key: str) -> str | None:
-        value = raw.get(f"{NS}:{key}")
-        return None if value is None else value if isinstance(value, str) else json.dumps(value)
-
-    return load_config(source, stack=stack)
+    return load_config(namespace_source(raw), stack=stack)
 
 
 def test_stack_files_load_into_typed_frozen_config() -> None:
@@ -166,17 +161,27 @@ def test_defaults_apply_when_keys_are_left_out() -> None:
         {f"{NS}:proxy": {}, f"{NS}:alarms": {}, f"{NS}:lambdaFunction": None, f"{NS}:replicas.instanceClass": None},
     )
     assert config.proxy.max_connections_percent == 90
-    assert config.proxy.connection_borrow_timeout == 120
+    assert config.proxy.connection_borrow_timeout_s == 120
     assert config.proxy.init_query is None
     assert config.alarms.connections_percent == 80 and config.alarms.sns_topic_arn is None
     assert config.lambda_function.enabled is False and config.lambda_function.memory_mb == 256
     assert config.replicas.instance_class == config.database.instance_class
 
 
-def test_yaml_numbers_and_strings_are_both_accepted() -> None:
-    config = _load("dev", {f"{NS}:database.engineVersion": 15.8, f"{NS}:workload.lambdaConcurrency": "12"})
-    assert config.database.engine_version == "15.8"
+def test_quoted_versions_and_numbers_from_config_set_are_accepted() -> None:
+    # `pulumi config set --path` stores every value as a string: a whole number in a string is that number.
+    config = _load("dev", {f"{NS}:database.engineVersion": "15.10", f"{NS}:workload.lambdaConcurrency": "12"})
+    assert config.database.engine_version == "15.10"
     assert config.workload.lambda_concurrency == 12
+
+
+@pytest.mark.parametrize("value", [15.8, 15.1, 15, True])
+def test_an_unquoted_engine_version_is_refused_not_converted(value: Any) -> None:
+    # YAML reads an unquoted 15.10 as 15.1: converting it would silently deploy another version.
+    with pytest.raises(ConfigError) as caught:
+        _load("dev", {f"{NS}:database.engineVersion": value})
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{NS}:database.engineVersion = ") and "write it in quotes" in problem
 
 
 def test_raising_max_connections_is_accepted_and_reaches_the_budget() -> None:

@@ -18,7 +18,10 @@ COMPONENTS = {
     "resilient-rds:access:Access": "access",
 }
 
+COMPONENT = "resilient-rds:index:ResilientPostgres"
+
 COMMON = {
+    COMPONENT: 1,
     **{t: 1 for t in COMPONENTS},
     "aws:kms/key:Key": 3,  # database storage + PI, credentials secret, alarm topic
     "aws:kms/alias:Alias": 3,
@@ -63,15 +66,19 @@ EXPECTED = {
 
 def test_resource_types_and_counts(run: ProgramRun, stack: str) -> None:
     assert Counter(r.type for r in run.resources) == EXPECTED[stack]
-    assert len(run.resources) == {"dev": 44, "prod": 45}[stack]
+    assert len(run.resources) == {"dev": 45, "prod": 46}[stack]
 
 
-def test_components_hang_off_the_stack_and_every_resource_off_a_component(run: ProgramRun) -> None:
+def test_components_hang_off_resilient_postgres_and_every_resource_off_a_component(run: ProgramRun) -> None:
     by_urn = run.by_urn()
+    (top,) = run.by_type(COMPONENT)
+    assert top.parent == run.stack_urn() and not top.custom
     for resource in run.resources:
+        if resource.type == COMPONENT:
+            continue
         if resource.type in COMPONENTS:
             assert not resource.custom
-            assert resource.parent == run.stack_urn(), resource.name
+            assert resource.parent == top.urn, resource.name
             assert resource.name == COMPONENTS[resource.type]
         else:
             assert resource.custom, resource.name

@@ -22,7 +22,7 @@ def test_plan_lists_every_resource_with_key_settings(run: ProgramRun, stack: str
     assert "storageType=gp3" in text and "storageEncrypted=true" in text
     pool = stack_config(stack)[f"{NS}:proxy"]
     assert f"maxConnectionsPercent={pool['maxConnectionsPercent']}" in text
-    assert f"connectionBorrowTimeout={pool['connectionBorrowTimeout']}" in text
+    assert f"connectionBorrowTimeout={pool['connectionBorrowTimeoutS']}" in text
     assert "iamAuth=REQUIRED" in text and "requireTls=true" in text
     assert "group -> network-database-security-group: tcp 5432-5432 from -> network-proxy-security-group" in text
     assert "AWS/RDS ClientConnections [ProxyName=" in text
@@ -39,7 +39,7 @@ def test_plan_has_the_budget_table_and_counts(run: ProgramRun, stack: str) -> No
         assert "1802 (RDS default for the class)" in text
         assert "fits: 250 of 1802" in text
     custom = sum(1 for r in run.resources if r.custom)
-    assert f"Resources: {len(run.resources)} ({custom} cloud resources, 7 components)" in text
+    assert f"Resources: {len(run.resources)} ({custom} cloud resources, 8 components)" in text
     assert "    1  aws.rds.Proxy" in text
 
 
@@ -60,7 +60,7 @@ def test_main_prints_the_plan(capsys: pytest.CaptureFixture[str]) -> None:
 def test_main_reports_config_errors_with_exit_code_2(capsys: pytest.CaptureFixture[str]) -> None:
     config = stack_config("prod")
     set_config(config, f"{NS}:database.masterUsername", "admin")
-    set_config(config, f"{NS}:proxy.connectionBorrowTimeout", 301)
+    set_config(config, f"{NS}:proxy.connectionBorrowTimeoutS", 301)
 
     def runner(project_dir: Path, stack: str, **kwargs: Any) -> ProgramRun:
         return run_program(project_dir, stack, config=config, **kwargs)
@@ -70,7 +70,7 @@ def test_main_reports_config_errors_with_exit_code_2(capsys: pytest.CaptureFixtu
     assert captured.out == ""
     assert "configuration is invalid" in captured.err
     assert f"  - {NS}:database.masterUsername = 'admin'" in captured.err
-    assert f"  - {NS}:proxy.connectionBorrowTimeout = 301" in captured.err
+    assert f"  - {NS}:proxy.connectionBorrowTimeoutS = 301" in captured.err
     assert "Traceback" not in captured.err
 
 
@@ -84,4 +84,6 @@ def test_plan_is_stable_across_runs(run: ProgramRun, stack: str) -> None:
     again = run_program(PROJECT_DIR, stack)
     assert plan.render_plan(again) == plan.render_plan(run)
     lines = [line for line in plan.render_plan(run).splitlines() if line.startswith("+ ")]
+    assert [line.split()[-1] for line in lines] == ["orders"]  # ResilientPostgres
+    lines = [line for line in plan.render_plan(run).splitlines() if line.startswith("  + ")]
     assert [line.split()[-1] for line in lines] == ["network", "credentials", "database", "replica", "proxy", "alarms", "access"]

@@ -20,7 +20,7 @@ def test_proxy_settings(run: ProgramRun, stack: str) -> None:
     assert auth["iamAuth"] == "REQUIRED"
     assert auth["clientPasswordAuthType"] == "POSTGRES_SCRAM_SHA_256"
     assert named(run, "credentials-secret").urn in proxy.property_dependencies["auths"]
-    assert i["idleClientTimeout"] == stack_config(stack)[f"{NS}:proxy"]["idleClientTimeout"]
+    assert i["idleClientTimeout"] == stack_config(stack)[f"{NS}:proxy"]["idleClientTimeoutS"]
 
 
 def test_role_is_trusted_by_rds_and_least_privilege(run: ProgramRun) -> None:
@@ -53,7 +53,7 @@ def test_pool_config_follows_stack_config(run: ProgramRun, stack: str) -> None:
     assert pool == {
         "maxConnectionsPercent": expected["maxConnectionsPercent"],
         "maxIdleConnectionsPercent": expected["maxIdleConnectionsPercent"],
-        "connectionBorrowTimeout": expected["connectionBorrowTimeout"],
+        "connectionBorrowTimeout": expected["connectionBorrowTimeoutS"],
         "initQuery": expected["initQuery"],
     }
     assert "sessionPinningFilters" not in pool  # MySQL-only
@@ -65,7 +65,7 @@ def test_changed_pool_config_reaches_the_target_group() -> None:
         {
             f"{NS}:proxy.maxConnectionsPercent": 75,
             f"{NS}:proxy.maxIdleConnectionsPercent": 10,
-            f"{NS}:proxy.connectionBorrowTimeout": 300,
+            f"{NS}:proxy.connectionBorrowTimeoutS": 300,
             f"{NS}:proxy.initQuery": None,
         },
     )
