@@ -42,12 +42,11 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import Row
 
+from dbclient.errors import LoginRejected, MissingSetting, OperationTimeout
+
 __all__ = [
     "ConnectionSettings",
     "DeadlineConnection",
-    "LoginRejected",
-    "MissingSetting",
-    "OperationTimeout",
     "connect",
     "connect_deadline",
     "login_rejected",
@@ -80,31 +79,6 @@ def connect_deadline(at: float | None) -> Iterator[None]:
         yield
     finally:
         _connect_deadline.reset(token)
-
-
-class MissingSetting(ValueError):
-    """A required connection setting is not in the environment."""
-
-
-class OperationTimeout(psycopg.OperationalError):
-    """The server did not answer within the client-side deadline; the connection has been closed.
-
-    It has no SQLSTATE: :func:`dbclient.retry.classify` treats it as a lost connection.
-    """
-
-
-class LoginRejected(psycopg.OperationalError):
-    """The server rejected the login after the password exchange.
-
-    libpq reports no SQLSTATE for errors raised while a connection is being
-    established, so the auth failures 28P01 / 28000 cannot be told from a
-    refused TCP connection by code.  What libpq does record is whether the server
-    asked for a password (``PQconnectionUsedPassword``): a connection that failed
-    after the password was sent was refused by the server's authentication or
-    authorization (wrong or expired password or IAM token, role not allowed,
-    unknown database), not by the network.  :func:`dbclient.retry.classify`
-    maps this to ``ErrorClass.AUTH``: refresh the credentials once, then give up.
-    """
 
 
 @dataclass(frozen=True)

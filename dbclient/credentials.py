@@ -19,16 +19,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["IamTokenProvider", "SecretsManagerProvider", "CredentialsUnavailable"]
+from dbclient.errors import CredentialsUnavailable
+
+__all__ = ["IamTokenProvider", "SecretsManagerProvider"]
 
 logger = logging.getLogger(__name__)
 
 #: RDS IAM auth tokens are valid for 15 minutes.
 IAM_TOKEN_LIFETIME_S = 15 * 60
-
-
-class CredentialsUnavailable(RuntimeError):
-    """The password could not be obtained (the cause is chained, without the secret)."""
 
 
 class IamTokenProvider:

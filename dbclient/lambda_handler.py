@@ -40,11 +40,12 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from dbclient.connect import ConnectionSettings, MissingSetting, connect
+from dbclient.connect import ConnectionSettings, connect
+from dbclient.errors import BadRequest, CommitOutcomeUnknown, MissingSetting, RetriesExhausted
 from dbclient.jsonutil import to_json
-from dbclient.retry import CommitOutcomeUnknown, RetriesExhausted, SingleConnection, run_read
+from dbclient.retry import SingleConnection, run_read
 
-__all__ = ["handler", "HandlerConfig", "BadRequest", "parse_order_id", "reset"]
+__all__ = ["handler", "HandlerConfig", "parse_order_id", "reset"]
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
@@ -54,10 +55,6 @@ MAX_BIGINT = 2**63 - 1
 #: Time kept back from the Lambda's remaining time for building the response.
 RESPONSE_MARGIN_S = 0.5
 DEFAULT_DEADLINE_S = 8.0
-
-
-class BadRequest(ValueError):
-    """The event does not carry a usable order id (a 400)."""
 
 
 @dataclass(frozen=True)

@@ -30,17 +30,15 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["LayerBuildFailed", "build_layer", "default_requirements", "layer_zip_path"]
+from dbclient.errors import LayerBuildFailed
+
+__all__ = ["build_layer", "default_requirements", "layer_zip_path"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BUILD_DIR = PROJECT_ROOT / "build"
 PLATFORM = "manylinux2014_x86_64"
 PYTHON_VERSION = "3.11"
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-
-
-class LayerBuildFailed(RuntimeError):
-    """pip could not produce the layer (no network, no matching wheel, …)."""
 
 
 def default_requirements() -> list[str]:

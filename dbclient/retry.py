@@ -56,16 +56,15 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import psycopg
 from psycopg import IsolationLevel, sql
 
-from dbclient.connect import DeadlineConnection, LoginRejected, connect_deadline
+from dbclient.connect import DeadlineConnection, connect_deadline
+from dbclient.errors import CommitOutcomeUnknown, LoginRejected, RetriesExhausted
 from dbclient.jsonutil import to_json
 
 __all__ = [
     "Backoff",
-    "CommitOutcomeUnknown",
     "ConnectionSource",
     "ErrorClass",
     "IDEMPOTENCY_TABLE",
-    "RetriesExhausted",
     "SingleConnection",
     "classify",
     "ensure_schema",
@@ -123,22 +122,6 @@ def classify(exc: BaseException) -> ErrorClass:
     if isinstance(exc, ConnectionError):
         return ErrorClass.RECONNECT
     return ErrorClass.NEVER
-
-
-class CommitOutcomeUnknown(psycopg.OperationalError):
-    """The connection was lost after COMMIT was sent: the transaction may or may not have committed.
-
-    Raised only when no idempotency key was given; check the data (or retry with a key).
-    """
-
-
-class RetriesExhausted(psycopg.OperationalError):
-    """Raised when neither attempts nor time are left; ``__cause__`` is the last failure."""
-
-    def __init__(self, message: str, *, attempts: int, last: BaseException) -> None:
-        super().__init__(message)
-        self.attempts = attempts
-        self.last = last
 
 
 @dataclass(frozen=True)

@@ -14,16 +14,10 @@ from psycopg import errors as pg_errors
 
 from bench.pgcluster import PgCluster
 from components.sizing import Workload
-from dbclient.connect import ConnectionSettings, OperationTimeout, connect
+from dbclient.connect import ConnectionSettings, connect
+from dbclient.errors import CommitOutcomeUnknown, OperationTimeout, RetriesExhausted
 from dbclient.pool import make_pool
-from dbclient.retry import (
-    CommitOutcomeUnknown,
-    ErrorClass,
-    RetriesExhausted,
-    SingleConnection,
-    run_read,
-    run_transaction,
-)
+from dbclient.retry import ErrorClass, SingleConnection, run_read, run_transaction
 
 pytestmark = pytest.mark.postgres
 
@@ -325,7 +319,7 @@ def test_reads_fall_back_from_a_dead_reader_to_the_writer(pg: PgCluster, make_se
 
 
 def test_login_errors_carry_no_password(pg: PgCluster, make_settings: Any) -> None:
-    from dbclient.connect import LoginRejected
+    from dbclient.errors import LoginRejected
 
     secret = "wrong-but-secret-password-123"
     with pytest.raises(LoginRejected) as info:

@@ -16,10 +16,11 @@ import pytest
 from psycopg import errors as pg_errors
 
 from dbclient import lambda_handler
-from dbclient.connect import ConnectionSettings, LoginRejected, MissingSetting, OperationTimeout
+from dbclient.connect import ConnectionSettings
 from dbclient.credentials import IamTokenProvider, SecretsManagerProvider
+from dbclient.errors import LoginRejected, MissingSetting, OperationTimeout, RetriesExhausted
 from dbclient.jsonutil import to_json
-from dbclient.retry import Backoff, ErrorClass, RetriesExhausted, classify, run_transaction
+from dbclient.retry import Backoff, ErrorClass, classify, run_transaction
 
 # --- classification ------------------------------------------------------------------------------
 
