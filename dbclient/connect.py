@@ -4,14 +4,14 @@ A PostgreSQL client left at libpq's defaults notices a vanished server only
 when the kernel gives up on the TCP connection, which takes minutes.  The
 settings here bound every stage:
 
-* ``connect_timeout``: establishing a connection (TCP + TLS + authentication).
-* TCP keepalives (``keepalives_idle`` / ``_interval`` / ``_count``): an idle
+* ``connect_timeout_s``: establishing a connection (TCP + TLS + authentication).
+* TCP keepalives (``keepalives_idle_s`` / ``keepalives_interval_s`` / ``keepalives_count``): an idle
   connection to a host that disappeared is noticed in ``idle + interval * count``
   seconds.
-* ``tcp_user_timeout``: data sent and not acknowledged for that long breaks the
+* ``tcp_user_timeout_ms``: data sent and not acknowledged for that long breaks the
   connection (a host that vanished while we were writing).
-* ``statement_timeout``: the server cancels a statement that runs too long.
-* ``operation_timeout``: the client-side deadline.  None of the above fires when
+* ``statement_timeout_ms``: the server cancels a statement that runs too long.
+* ``operation_timeout_s``: the client-side deadline.  None of the above fires when
   the server's *kernel* is alive and acknowledging but the server process does
   not answer (a hung or paused host): the request is ACKed, keepalives are
   ACKed, and the reply never comes.  :class:`DeadlineConnection` waits for each
@@ -64,7 +64,7 @@ _SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"
 _connect_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("dbclient_connect_deadline", default=None)
 
 #: libpq (and psycopg) treat any connect_timeout below 2 s as 2 s.
-MIN_CONNECT_TIMEOUT = 2
+MIN_CONNECT_TIMEOUT_S = 2
 
 
 @contextlib.contextmanager
@@ -97,17 +97,17 @@ class ConnectionSettings:
     port: int = 5432
     sslmode: str = "require"
     sslrootcert: str | None = None
-    connect_timeout: int = 3
+    connect_timeout_s: int = 3
     # An idle connection to a vanished host is declared dead after 2 + 1 x 3 = 5 s; data
     # sent and not acknowledged for 5 s breaks it too.  The failover drill (bench/failover.py)
     # measures what these defaults give: within 3 s of the server-side outage.
-    keepalives_idle: int = 2
-    keepalives_interval: int = 1
+    keepalives_idle_s: int = 2
+    keepalives_interval_s: int = 1
     keepalives_count: int = 3
     tcp_user_timeout_ms: int = 5_000
     #: Server-side statement timeout (sent as a startup option, so it costs no SET
     #: statement, which would pin the session in RDS Proxy).  None: server default.
-    #: Keep it shorter than ``operation_timeout``: then a slow statement is cancelled cleanly
+    #: Keep it shorter than ``operation_timeout_s``: then a slow statement is cancelled cleanly
     #: by the server (SQLSTATE 57014, connection kept) before the client deadline tears it down.
     statement_timeout_ms: int | None = 4_000
     application_name: str = "resilient-rds"
@@ -119,7 +119,7 @@ class ConnectionSettings:
     #: detects a hung host (SIGSTOP, a frozen VM): TCP still ACKs, keepalives still pass.
     #: 5 s suits the short OLTP transactions this library is for; raise it (and
     #: statement_timeout_ms) for reporting queries.
-    operation_timeout: float | None = 5.0
+    operation_timeout_s: float | None = 5.0
     #: psycopg prepares a query server-side after this many executions.  Off (None) by
     #: default: a PREPAREd statement pins the client's session in RDS Proxy (no more
     #: multiplexing) and does not survive the proxy switching backends.
@@ -128,11 +128,11 @@ class ConnectionSettings:
     def __post_init__(self) -> None:
         if self.sslmode not in _SSLMODES:
             raise ValueError(f"sslmode must be one of {', '.join(_SSLMODES)}; got {self.sslmode!r}")
-        if self.connect_timeout < 2:
+        if self.connect_timeout_s < MIN_CONNECT_TIMEOUT_S:
             # libpq treats any connect_timeout below 2 s as 2 s.
-            raise ValueError(f"connect_timeout must be at least 2 seconds, got {self.connect_timeout}")
-        if self.operation_timeout is not None and self.operation_timeout <= 0:
-            raise ValueError(f"operation_timeout must be positive, got {self.operation_timeout}")
+            raise ValueError(f"connect_timeout_s must be at least {MIN_CONNECT_TIMEOUT_S} seconds, got {self.connect_timeout_s}")
+        if self.operation_timeout_s is not None and self.operation_timeout_s <= 0:
+            raise ValueError(f"operation_timeout_s must be positive, got {self.operation_timeout_s}")
 
     @property
     def effective_sslmode(self) -> str:
@@ -157,10 +157,10 @@ class ConnectionSettings:
             "dbname": self.dbname,
             "user": self.user,
             "sslmode": self.effective_sslmode,
-            "connect_timeout": self.connect_timeout,
+            "connect_timeout": self.connect_timeout_s,
             "keepalives": 1,
-            "keepalives_idle": self.keepalives_idle,
-            "keepalives_interval": self.keepalives_interval,
+            "keepalives_idle": self.keepalives_idle_s,
+            "keepalives_interval": self.keepalives_interval_s,
             "keepalives_count": self.keepalives_count,
             "tcp_user_timeout": self.tcp_user_timeout_ms,
             "application_name": self.application_name,
@@ -195,8 +195,8 @@ class ConnectionSettings:
         """Settings from environment variables ``<prefix>HOST``, ``<prefix>NAME``, ``<prefix>USER``.
 
         Optional: ``PORT``, ``PASSWORD`` (a literal password; prefer a provider passed
-        as *password*), ``SSLMODE``, ``SSLROOTCERT``, ``CONNECT_TIMEOUT``,
-        ``STATEMENT_TIMEOUT_MS``, ``OPERATION_TIMEOUT``, ``APPLICATION_NAME``,
+        as *password*), ``SSLMODE``, ``SSLROOTCERT``, ``CONNECT_TIMEOUT_S``,
+        ``STATEMENT_TIMEOUT_MS``, ``OPERATION_TIMEOUT_S``, ``APPLICATION_NAME``,
         ``TARGET_SESSION_ATTRS``.  Raises :class:`MissingSetting` naming every
         missing required variable.  *overrides* win over the environment.
         """
@@ -215,9 +215,9 @@ class ConnectionSettings:
             "port": ("PORT", int),
             "sslmode": ("SSLMODE", str),
             "sslrootcert": ("SSLROOTCERT", str),
-            "connect_timeout": ("CONNECT_TIMEOUT", int),
+            "connect_timeout_s": ("CONNECT_TIMEOUT_S", int),
             "statement_timeout_ms": ("STATEMENT_TIMEOUT_MS", int),
-            "operation_timeout": ("OPERATION_TIMEOUT", float),
+            "operation_timeout_s": ("OPERATION_TIMEOUT_S", float),
             "application_name": ("APPLICATION_NAME", str),
             "target_session_attrs": ("TARGET_SESSION_ATTRS", str),
         }
@@ -236,15 +236,15 @@ class ConnectionSettings:
 class DeadlineConnection(psycopg.Connection[Row]):
     """A psycopg connection whose every network wait is bounded by a client-side deadline.
 
-    The deadline of a wait is the earlier of ``now + operation_timeout`` and the
+    The deadline of a wait is the earlier of ``now + operation_timeout_s`` and the
     absolute deadline set with :meth:`deadline` (used by :func:`dbclient.retry.run_transaction`
     to keep a whole transaction inside its budget).  When it expires the
     connection is closed, so it can never be reused in an unknown protocol
     state, and :class:`OperationTimeout` is raised.
     """
 
-    #: Seconds; set by :func:`connect` from :attr:`ConnectionSettings.operation_timeout`.
-    operation_timeout: float | None = None
+    #: Set by :func:`connect` from :attr:`ConnectionSettings.operation_timeout_s`.
+    operation_timeout_s: float | None = None
     _absolute_deadline: float | None = None
 
     @contextlib.contextmanager
@@ -261,8 +261,8 @@ class DeadlineConnection(psycopg.Connection[Row]):
 
     def _wait_timeout(self) -> float | None:
         limits = []
-        if self.operation_timeout is not None:
-            limits.append(self.operation_timeout)
+        if self.operation_timeout_s is not None:
+            limits.append(self.operation_timeout_s)
         if self._absolute_deadline is not None:
             limits.append(max(0.0, self._absolute_deadline - time.monotonic()))
         return min(limits) if limits else None
@@ -298,14 +298,14 @@ def connect(settings: ConnectionSettings, **extra: Any) -> DeadlineConnection[An
     ``row_factory``).
     """
     deadline = _connect_deadline.get()
-    connect_timeout = settings.connect_timeout
+    connect_timeout_s = settings.connect_timeout_s
     if deadline is not None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise OperationTimeout("no time left in the deadline to open a connection")
-        connect_timeout = max(MIN_CONNECT_TIMEOUT, min(connect_timeout, math.ceil(remaining)))
+        connect_timeout_s = max(MIN_CONNECT_TIMEOUT_S, min(connect_timeout_s, math.ceil(remaining)))
     kwargs = settings.connect_kwargs()
-    kwargs["connect_timeout"] = connect_timeout
+    kwargs["connect_timeout"] = connect_timeout_s
     kwargs.update(extra)
     try:
         conn: DeadlineConnection[Any] = DeadlineConnection.connect(**kwargs)
@@ -317,7 +317,7 @@ def connect(settings: ConnectionSettings, **extra: Any) -> DeadlineConnection[An
         raise exc.with_traceback(None) from None
     finally:
         kwargs.pop("password", None)
-    conn.operation_timeout = settings.operation_timeout
+    conn.operation_timeout_s = settings.operation_timeout_s
     conn.prepare_threshold = settings.prepare_threshold
     return conn
 

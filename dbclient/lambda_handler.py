@@ -12,7 +12,8 @@ Configuration (environment, checked at cold start; every missing variable is nam
 ``DB_SSLMODE``             default ``require``; ``DB_SSLROOTCERT`` => ``verify-full``  optional
 ``DB_AUTH``                ``iam`` (default), ``secret`` (``DB_PASSWORD_SECRET_ARN``) or
                            ``password`` (``DB_PASSWORD``; local tests)                 optional
-``DB_OPERATION_TIMEOUT``   client-side deadline per operation, seconds (default 5)     optional
+``DB_OPERATION_TIMEOUT_S`` client-side deadline per operation, seconds (default 5;    optional
+                           the older name ``DB_OPERATION_TIMEOUT`` is still read)
 =========================  ====================================================================
 
 Behaviour: the event may be ``{"order_id": 42}`` or an API Gateway proxy event
@@ -83,11 +84,10 @@ class HandlerConfig:
                 + ", ".join(missing)
             )
         host, user, dbname = env["DB_PROXY_ENDPOINT"], env["DB_USER"], env["DB_NAME"]
-        try:
-            port = int(env.get("DB_PORT") or 5432)
-            operation_timeout = float(env.get("DB_OPERATION_TIMEOUT") or 5.0)
-        except ValueError as exc:
-            raise MissingSetting(f"DB_PORT / DB_OPERATION_TIMEOUT must be numbers: {exc}") from None
+        port = _number(env, "DB_PORT", int, 5432)
+        # DB_OPERATION_TIMEOUT: the name before durations carried their unit (still set by older stacks).
+        timeout_var = "DB_OPERATION_TIMEOUT_S" if env.get("DB_OPERATION_TIMEOUT_S") else "DB_OPERATION_TIMEOUT"
+        operation_timeout_s = _number(env, timeout_var, float, 5.0)
         region = env.get("AWS_REGION")
         password: Any
         if auth == "iam":
@@ -108,11 +108,11 @@ class HandlerConfig:
             password=password,
             sslmode=env.get("DB_SSLMODE") or "require",
             sslrootcert=env.get("DB_SSLROOTCERT") or None,
-            connect_timeout=3,
-            operation_timeout=operation_timeout,
+            connect_timeout_s=3,
+            operation_timeout_s=operation_timeout_s,
             # The server cancels a slow lookup (57014, connection kept) before the client deadline
             # would have to close the connection.
-            statement_timeout_ms=max(500, int(operation_timeout * 800)),
+            statement_timeout_ms=max(500, int(operation_timeout_s * 800)),
             application_name=env.get("AWS_LAMBDA_FUNCTION_NAME") or "order-lookup",
             # Lookups are reads: any server will do (a writer being promoted still answers them).
             target_session_attrs="any",
@@ -130,6 +130,19 @@ class HandlerConfig:
                 # IAM tokens are signed for a host name and a user: the reader needs its own.
                 reader = replace(reader, password=IamTokenProvider(reader_host, port, reader_user, region))
         return cls(writer=writer, reader=reader, auth=auth)
+
+
+def _number(env: Mapping[str, str], name: str, convert: type[int] | type[float], default: float) -> Any:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = convert(raw)
+    except ValueError:
+        raise MissingSetting(f"{name} must be a {convert.__name__}, got {raw!r}") from None
+    if not 0 < value < float("inf"):
+        raise MissingSetting(f"{name} must be positive, got {raw!r}")
+    return value
 
 
 class _State:

@@ -126,17 +126,18 @@ def classify(exc: BaseException) -> ErrorClass:
 
 @dataclass(frozen=True)
 class Backoff:
-    """Exponential backoff with full jitter: attempt *n* sleeps ``uniform(0, min(cap, base * 2**n))``."""
+    """Exponential backoff with full jitter: attempt *n* sleeps ``uniform(0, min(cap_s, base_s * 2**n))``."""
 
-    base: float = 0.05
-    cap: float = 1.0
+    base_s: float = 0.05
+    cap_s: float = 1.0
 
-    def ceiling(self, attempt: int) -> float:
+    def ceiling_s(self, attempt: int) -> float:
         """Upper bound of the sleep after failed attempt number *attempt* (0-based)."""
-        return min(self.cap, self.base * (2 ** min(attempt, 62)))
+        return min(self.cap_s, self.base_s * (2 ** min(attempt, 62)))
 
-    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        return (rng or random).uniform(0.0, self.ceiling(attempt))
+    def delay_s(self, attempt: int, rng: random.Random | None = None) -> float:
+        """The sleep after failed attempt number *attempt*: uniform in ``[0, ceiling_s(attempt)]``."""
+        return (rng or random).uniform(0.0, self.ceiling_s(attempt))
 
 
 @runtime_checkable
@@ -403,7 +404,7 @@ def run_transaction(
                 credentials.refresh()
                 refreshed = True
         attempt += 1
-        delay = 0.0 if kind is ErrorClass.AUTH else backoff.delay(attempt - 1, rng)
+        delay = 0.0 if kind is ErrorClass.AUTH else backoff.delay_s(attempt - 1, rng)
         if attempt >= max_attempts or time.monotonic() + delay >= deadline:
             raise RetriesExhausted(
                 f"gave up after {attempt} attempt{'s' if attempt > 1 else ''}: {type(error).__name__}: {error}",
@@ -436,7 +437,7 @@ def _resolve_commit(
         except Exception as exc:
             if classify(exc) is not ErrorClass.RECONNECT:
                 raise
-            delay = backoff.delay(attempt, rng)
+            delay = backoff.delay_s(attempt, rng)
             attempt += 1
             if time.monotonic() + delay >= deadline:
                 raise CommitOutcomeUnknown(

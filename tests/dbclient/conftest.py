@@ -100,8 +100,8 @@ def settings_for(cluster: PgCluster, **overrides: Any) -> ConnectionSettings:
         "user": APP_USER,
         "password": APP_PASSWORD,
         "sslmode": "prefer",
-        "connect_timeout": 2,
-        "operation_timeout": 3.0,
+        "connect_timeout_s": 2,
+        "operation_timeout_s": 3.0,
         "statement_timeout_ms": 5000,
         "application_name": "dbclient-tests",
     }

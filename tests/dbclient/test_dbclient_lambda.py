@@ -39,7 +39,7 @@ def lambda_env(pg: PgCluster, su: psycopg.Connection[Any], monkeypatch: pytest.M
         "DB_AUTH": "password",
         "DB_PASSWORD": APP_PASSWORD,
         "DB_SSLMODE": "require",
-        "DB_OPERATION_TIMEOUT": "3",
+        "DB_OPERATION_TIMEOUT_S": "3",
         "AWS_LAMBDA_FUNCTION_NAME": "order-lookup-test",
     }
     for key in ("DB_READER_ENDPOINT", "DB_PASSWORD_SECRET_ARN", "DB_SSLROOTCERT"):

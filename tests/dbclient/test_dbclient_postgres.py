@@ -226,7 +226,7 @@ def test_unsafe_to_retry_is_not_retried_after_fn_started(pg: PgCluster, make_set
 
 def test_pool_sized_from_the_budget_survives_a_restart(pg_breakable: PgCluster, make_settings: Any) -> None:
     workload = Workload(lambda_concurrency=0, ecs_tasks=1, ecs_pool_size=3, active_ratio=0.5)
-    pool = make_pool(make_settings(pg_breakable, sslmode="disable"), workload, timeout=5, reconnect_timeout=20, wait=True)
+    pool = make_pool(make_settings(pg_breakable, sslmode="disable"), workload, timeout_s=5, reconnect_timeout_s=20, wait=True)
     try:
         assert (pool.min_size, pool.max_size) == (2, 3)  # ecs_pool_bounds: ceil(3 * 0.5), 3
         before = run_transaction(lambda c: c.info.backend_pid, connection_source=pool)
@@ -242,7 +242,7 @@ def test_pool_sized_from_the_budget_survives_a_restart(pg_breakable: PgCluster, 
 
 
 def test_hung_server_fails_within_the_deadline(pg_breakable: PgCluster, make_settings: Any) -> None:
-    settings = make_settings(pg_breakable, sslmode="disable", operation_timeout=0.5, connect_timeout=2)
+    settings = make_settings(pg_breakable, sslmode="disable", operation_timeout_s=0.5, connect_timeout_s=2)
     conn = connect(settings)
     conn.execute("SELECT 1")
     source = SingleConnection(lambda: connect(settings))
@@ -375,7 +375,7 @@ def test_pool_refreshes_credentials_after_a_rejected_login(pg: PgCluster, make_s
     su.execute("CREATE ROLE pooled LOGIN PASSWORD 'pw-before'")
     password = RotatingPassword("pw-before")
     settings = make_settings(pg, user="pooled", password=password, application_name="dbclient-pool-rotation")
-    pool = make_pool(settings, min_size=1, max_size=1, timeout=5, wait=True)
+    pool = make_pool(settings, min_size=1, max_size=1, timeout_s=5, wait=True)
     try:
         assert run_transaction(lambda c: scalar(c, "SELECT current_user"), connection_source=pool) == "pooled"
         su.execute("ALTER ROLE pooled PASSWORD 'pw-after'")
