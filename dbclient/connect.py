@@ -30,27 +30,26 @@ whose ``repr`` would include the password.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
-from psycopg import errors as pg_errors
 from psycopg.rows import Row
 
+from dbclient import _compat
+from dbclient.deadline import current_deadline
 from dbclient.errors import LoginRejected, MissingSetting, OperationTimeout
 
 __all__ = [
     "ConnectionSettings",
     "DeadlineConnection",
     "connect",
-    "connect_deadline",
     "login_rejected",
-    "scrub",
+    "without_pgconn",
 ]
 
 #: A password, or a callable returning one (an IAM token or secret provider), or None (no password).
@@ -59,26 +58,8 @@ Password = str | Callable[[], str] | None
 _SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
-#: Absolute ``time.monotonic()`` deadline for connections opened by :func:`connect` in this
-#: context (set by :func:`dbclient.retry.run_transaction` so that reconnecting stays in budget).
-_connect_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("dbclient_connect_deadline", default=None)
-
 #: libpq (and psycopg) treat any connect_timeout below 2 s as 2 s.
 MIN_CONNECT_TIMEOUT_S = 2
-
-
-@contextlib.contextmanager
-def connect_deadline(at: float | None) -> Iterator[None]:
-    """Connections opened by :func:`connect` in this block give up by *at* (``time.monotonic()``).
-
-    libpq's floor of 2 s applies: a connect started with less time left may overrun by
-    up to that.  With no time left, :func:`connect` raises :class:`OperationTimeout` at once.
-    """
-    token = _connect_deadline.set(at)
-    try:
-        yield
-    finally:
-        _connect_deadline.reset(token)
 
 
 @dataclass(frozen=True)
@@ -274,7 +255,7 @@ class DeadlineConnection(psycopg.Connection[Row]):
             limit = timeout if limit is None else min(limit, timeout)
         try:
             return super().wait(gen, interval=interval, timeout=limit)
-        except pg_errors._WaitTimeout:
+        except _compat.WaitTimeout:
             if timeout is not None and limit == timeout:
                 raise  # the caller's own timeout (psycopg internals), not ours
             self.close()
@@ -282,11 +263,20 @@ class DeadlineConnection(psycopg.Connection[Row]):
                 f"no answer from the server within {limit:.1f} s; the connection was closed"
             ) from None
 
+    @classmethod
+    def _connect_gen(cls, conninfo: str = "") -> Generator[Any, Any, Any]:
+        # psycopg's connect_timeout cannot go under 2 s; the caller's deadline (dbclient.deadline) can.
+        gen = super()._connect_gen(conninfo)
+        deadline = current_deadline()
+        return gen if deadline is None else _compat.connect_gen_until(gen, deadline)
 
-def _scrub(exc: psycopg.Error) -> None:
-    """Drop psycopg's reference to the failed PGconn: its repr shows the password."""
-    with contextlib.suppress(AttributeError):
-        exc._pgconn = None  # type: ignore[attr-defined]
+
+def without_pgconn(exc: psycopg.Error) -> psycopg.Error:
+    """A copy of *exc* (same class, same message) without psycopg's PGconn, whose ``repr`` shows the password.
+
+    Public API only: a psycopg error built without ``pgconn=`` has none.
+    """
+    return type(exc)(*exc.args).with_traceback(None)
 
 
 def connect(settings: ConnectionSettings, **extra: Any) -> DeadlineConnection[Any]:
@@ -297,12 +287,13 @@ def connect(settings: ConnectionSettings, **extra: Any) -> DeadlineConnection[An
     carries the password.  *extra* goes to :meth:`psycopg.Connection.connect` (e.g.
     ``row_factory``).
     """
-    deadline = _connect_deadline.get()
+    deadline = current_deadline()
     connect_timeout_s = settings.connect_timeout_s
     if deadline is not None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise OperationTimeout("no time left in the deadline to open a connection")
+        # libpq's own timer cannot go under 2 s; DeadlineConnection cuts the attempt at the deadline.
         connect_timeout_s = max(MIN_CONNECT_TIMEOUT_S, min(connect_timeout_s, math.ceil(remaining)))
     kwargs = settings.connect_kwargs()
     kwargs["connect_timeout"] = connect_timeout_s
@@ -310,11 +301,9 @@ def connect(settings: ConnectionSettings, **extra: Any) -> DeadlineConnection[An
     try:
         conn: DeadlineConnection[Any] = DeadlineConnection.connect(**kwargs)
     except psycopg.OperationalError as exc:
-        rejected = login_rejected(exc)
-        _scrub(exc)
-        if rejected:
+        if login_rejected(exc):
             raise LoginRejected(f"login rejected by {settings.host}:{settings.port} for user {settings.user!r}: {exc}") from None
-        raise exc.with_traceback(None) from None
+        raise without_pgconn(exc) from None
     finally:
         kwargs.pop("password", None)
     conn.operation_timeout_s = settings.operation_timeout_s
@@ -326,11 +315,6 @@ def login_rejected(exc: psycopg.OperationalError) -> bool:
     """True if *exc*, raised while connecting, came after the password was sent (see :class:`LoginRejected`)."""
     pgconn = exc.pgconn
     return bool(pgconn is not None and exc.sqlstate is None and _used_password(pgconn))
-
-
-def scrub(exc: psycopg.Error) -> None:
-    """Drop psycopg's reference to the failed PGconn from *exc*: its repr shows the password."""
-    _scrub(exc)
 
 
 def _used_password(pgconn: Any) -> bool:

@@ -30,7 +30,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from components.sizing import Workload, ecs_pool_bounds
-from dbclient.connect import ConnectionSettings, DeadlineConnection, login_rejected, scrub
+from dbclient.connect import ConnectionSettings, DeadlineConnection, login_rejected, without_pgconn
 
 logger = logging.getLogger(__name__)
 
@@ -113,15 +113,13 @@ def _pool_connection_class(refresh: Callable[[], object] | None) -> type[Deadlin
             try:
                 return super().connect(conninfo, **kwargs)
             except psycopg.OperationalError as exc:
-                rejected = login_rejected(exc)
-                scrub(exc)
-                if rejected and refresh is not None:
+                if login_rejected(exc) and refresh is not None:
                     logger.warning("login rejected; refreshing the credentials for the next attempt")
                     try:
                         refresh()
                     except Exception as refresh_error:
                         logger.error("credential refresh failed: %s", type(refresh_error).__name__)
-                raise exc.with_traceback(None) from None
+                raise without_pgconn(exc) from None
             finally:
                 kwargs.pop("password", None)
 

@@ -56,7 +56,8 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import psycopg
 from psycopg import IsolationLevel, sql
 
-from dbclient.connect import DeadlineConnection, connect_deadline
+from dbclient.connect import DeadlineConnection
+from dbclient.deadline import connect_deadline
 from dbclient.errors import CommitOutcomeUnknown, LoginRejected, RetriesExhausted
 from dbclient.jsonutil import to_json
 
