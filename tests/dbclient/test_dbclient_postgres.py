@@ -416,3 +416,82 @@ def test_read_only_after_failover_reconnects(pg: PgCluster, make_settings: Any, 
     assert [(state, kind) for _, state, kind in retries] == [("25006", ErrorClass.RECONNECT)]
     assert source.opened == 2 and count(su, table) == 1
     source.close()
+
+
+def test_key_lookup_after_a_lost_commit_backs_off_resolves_afresh_and_is_reported(
+        lossy_proxy: Any, make_settings: Any, pg: PgCluster, table: str, su: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+    import socket
+
+    from dbclient.retry import Backoff
+
+    # "localhost": psycopg resolves the name on every new connection; count when it does.
+    settings: ConnectionSettings = make_settings(pg, host="localhost", port=lossy_proxy.port, sslmode="disable")
+    events: list[Any] = []
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "localhost":
+            events.append("resolve")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+    def sleep(seconds: float) -> None:
+        events.append("sleep")
+        time.sleep(seconds)
+
+    def on_retry(attempt: int, exc: BaseException, kind: ErrorClass, delay: float) -> None:
+        events.append(("retry", attempt, kind))
+
+    def place_order(conn: psycopg.Connection[Any]) -> int:
+        events.append("fn")
+        row = conn.execute(f"INSERT INTO {table} (v) VALUES ('order') RETURNING id").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    lossy_proxy.arm("reply")  # committed, but the client never hears it
+    result = run_transaction(place_order, connection_source=lambda: connect(settings), idempotency_key="lookup-1",
+                             on_retry=on_retry, sleep=sleep, backoff=Backoff(base_s=0.05, cap_s=0.2),
+                             rng=random.Random(5))
+    assert result == 1 and count(su, table) == 1 and lossy_proxy.fired == 1
+    # The lookup is an attempt like a retry: reported, then the backoff sleep, then a new connection
+    # with a new name resolution; fn does not run again.
+    assert events == ["resolve", "fn", ("retry", 1, ErrorClass.RECONNECT), "sleep", "resolve"]
+
+
+def test_key_lookup_that_cannot_connect_is_retried_with_backoff(lossy_proxy: Any, make_settings: Any, pg: PgCluster,
+                                                              table: str, su: Any) -> None:
+    import random
+
+    from dbclient.retry import Backoff
+
+    settings: ConnectionSettings = make_settings(pg, port=lossy_proxy.port, sslmode="disable")
+    opened = 0
+
+    def factory() -> psycopg.Connection[Any]:
+        nonlocal opened
+        opened += 1
+        if opened in (2, 3):  # the first two lookups find the server away (a failover in progress)
+            raise psycopg.OperationalError("connection refused")
+        return connect(settings)
+
+    retries: Retries = []
+    sleeps: list[float] = []
+    lossy_proxy.arm("reply")
+    result = run_transaction(lambda c: c.execute(f"INSERT INTO {table} (v) VALUES ('x') RETURNING id").fetchone()[0],  # type: ignore[index]
+                             connection_source=factory, idempotency_key="lookup-2", on_retry=recorder(retries),
+                             sleep=sleeps.append, backoff=Backoff(base_s=0.01, cap_s=0.04), rng=random.Random(1))
+    assert result == 1 and count(su, table) == 1 and opened == 4
+    assert [(n, kind) for n, _, kind in retries] == [(1, ErrorClass.RECONNECT), (2, ErrorClass.RECONNECT),
+                                                     (3, ErrorClass.RECONNECT)]
+    assert len(sleeps) == 3 and all(0 < s <= min(0.04, 0.01 * 2**n) for n, s in enumerate(sleeps))
+
+
+def test_key_lookup_out_of_attempts_is_commit_outcome_unknown(lossy_proxy: Any, make_settings: Any, pg: PgCluster,
+                                                              table: str) -> None:
+    settings: ConnectionSettings = make_settings(pg, port=lossy_proxy.port, sslmode="disable")
+    lossy_proxy.arm("reply")
+    with pytest.raises(CommitOutcomeUnknown, match="could not be checked"):
+        run_transaction(lambda c: c.execute(f"INSERT INTO {table} (v) VALUES ('x')") and None,
+                        connection_source=lambda: connect(settings), idempotency_key="lookup-3", max_attempts=1)
