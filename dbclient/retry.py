@@ -415,7 +415,8 @@ def run_transaction(
             if kind is ErrorClass.AUTH:
                 if refreshed or credentials is None:
                     raise
-                credentials.refresh()
+                with connect_deadline(deadline):  # the provider's AWS call stays in budget
+                    credentials.refresh()
                 refreshed = True
         attempt += 1
         delay = 0.0 if kind is ErrorClass.AUTH else backoff.delay_s(attempt - 1, rng)
