@@ -31,6 +31,8 @@ pytestmark = pytest.mark.postgres
 
 REMAINING_MS = 1500
 REPEATS = 3
+#: No test inserts this order: a healthy lookup is a 404.
+ABSENT_ORDER = 987_654_321
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:orders-db-AbCdEf"
 
 
@@ -66,7 +68,7 @@ def answer_every_time(case: str, event: Any = None, remaining_ms: int = REMAININ
     With *cold_start*, the function's INIT phase runs first, as Lambda runs it at import
     (outside the invocation's time): configuration read, AWS clients prepared, no connection.
     """
-    event = {"pathParameters": {"order_id": "42"}} if event is None else event
+    event = {"pathParameters": {"order_id": str(ABSENT_ORDER)}} if event is None else event
     if cold_start:
         lambda_handler._get_state()
     responses, worst = [], 0.0
@@ -135,13 +137,13 @@ def test_database_port_closed(env: pytest.MonkeyPatch) -> None:
 def test_database_hung_after_connecting(env: pytest.MonkeyPatch, pg_breakable: PgCluster) -> None:
     env.setenv("DB_PORT", str(pg_breakable.port))
     env.setenv("DB_SSLMODE", "disable")
-    assert lambda_handler.handler({"order_id": 42}, Context(REMAINING_MS))["statusCode"] == 404  # warm connection
+    assert lambda_handler.handler({"order_id": ABSENT_ORDER}, Context(REMAINING_MS))["statusCode"] == 404  # warm connection
     pg_breakable.pause()  # SIGSTOP: the kernel ACKs, the server never answers the query
     try:
         answer_every_time("database hung after connecting")
     finally:
         pg_breakable.resume()
-    assert lambda_handler.handler({"order_id": 42}, Context(REMAINING_MS))["statusCode"] == 404  # and it recovers
+    assert lambda_handler.handler({"order_id": ABSENT_ORDER}, Context(REMAINING_MS))["statusCode"] == 404  # and it recovers
 
 
 def test_too_little_time_left_is_503_without_a_connection(env: pytest.MonkeyPatch) -> None:
