@@ -26,10 +26,12 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.rows import Row
 
+from dbclient.deadline import current_deadline
 from dbclient.errors import OperationTimeout, PsycopgIncompatible
 
-__all__ = ["PSYCOPG_VERSION", "TESTED_PSYCOPG", "WaitTimeout", "connect_gen_until"]
+__all__ = ["PSYCOPG_VERSION", "TESTED_PSYCOPG", "BoundedWaitConnection", "WaitTimeout", "connect_gen_until"]
 
 PSYCOPG_VERSION: tuple[int, int] = (
     int(psycopg.__version__.split(".")[0]),
@@ -79,3 +81,38 @@ def connect_gen_until(gen: Generator[Any, Any, Any], deadline: float) -> Generat
     finally:
         gen.close()
 
+
+
+class BoundedWaitConnection(psycopg.Connection[Row]):
+    """A psycopg connection whose waits end at limits its subclass decides (hooks below).
+
+    Every override of psycopg internals lives here; :class:`dbclient.connect.DeadlineConnection`
+    only supplies the limits.
+    """
+
+    def _wait_limit_s(self) -> float | None:
+        """Seconds the next network wait may take (None: unbounded)."""
+        return None
+
+    def _wait_expired(self, limit_s: float) -> BaseException:
+        """The exception to raise when a wait hit :meth:`_wait_limit_s`."""
+        return OperationTimeout(f"no answer from the server within {limit_s:.1f} s")
+
+    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        """Consume *gen* like :meth:`psycopg.Connection.wait`, but never past :meth:`_wait_limit_s`."""
+        limit = self._wait_limit_s()
+        if timeout is not None:
+            limit = timeout if limit is None else min(limit, timeout)
+        try:
+            return super().wait(gen, interval=interval, timeout=limit)
+        except WaitTimeout:
+            if limit is None or (timeout is not None and limit == timeout):
+                raise  # the caller's own timeout (psycopg internals), not ours
+            raise self._wait_expired(limit) from None
+
+    @classmethod
+    def _connect_gen(cls, conninfo: str = "") -> Generator[Any, Any, Any]:
+        # psycopg's connect_timeout cannot go under 2 s; the caller's deadline (dbclient.deadline) can.
+        gen = super()._connect_gen(conninfo)
+        deadline = current_deadline()
+        return gen if deadline is None else connect_gen_until(gen, deadline)

@@ -20,7 +20,8 @@ settings here bound every stage:
 
 :func:`connect` returns a :class:`DeadlineConnection`, a :class:`psycopg.Connection`
 subclass, so it works everywhere a psycopg connection does (including
-``psycopg_pool`` with ``connection_class=DeadlineConnection``).
+``psycopg_pool`` with ``connection_class=DeadlineConnection``).  The psycopg internals it
+needs are overridden in :class:`dbclient._compat.BoundedWaitConnection`, its base.
 
 Secrets: :class:`ConnectionSettings` never shows its password in ``repr``, and
 connection errors raised here are stripped of psycopg's ``pgconn`` attribute,
@@ -33,7 +34,7 @@ import contextlib
 import math
 import os
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -214,7 +215,7 @@ class ConnectionSettings:
         return cls(**values)
 
 
-class DeadlineConnection(psycopg.Connection[Row]):
+class DeadlineConnection(_compat.BoundedWaitConnection[Row]):
     """A psycopg connection whose every network wait is bounded by a client-side deadline.
 
     The deadline of a wait is the earlier of ``now + operation_timeout_s`` and the
@@ -240,7 +241,7 @@ class DeadlineConnection(psycopg.Connection[Row]):
         finally:
             self._absolute_deadline = previous
 
-    def _wait_timeout(self) -> float | None:
+    def _wait_limit_s(self) -> float | None:
         limits = []
         if self.operation_timeout_s is not None:
             limits.append(self.operation_timeout_s)
@@ -248,27 +249,9 @@ class DeadlineConnection(psycopg.Connection[Row]):
             limits.append(max(0.0, self._absolute_deadline - time.monotonic()))
         return min(limits) if limits else None
 
-    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
-        """Consume *gen* like :meth:`psycopg.Connection.wait`, but never past the deadline."""
-        limit = self._wait_timeout()
-        if timeout is not None:
-            limit = timeout if limit is None else min(limit, timeout)
-        try:
-            return super().wait(gen, interval=interval, timeout=limit)
-        except _compat.WaitTimeout:
-            if timeout is not None and limit == timeout:
-                raise  # the caller's own timeout (psycopg internals), not ours
-            self.close()
-            raise OperationTimeout(
-                f"no answer from the server within {limit:.1f} s; the connection was closed"
-            ) from None
-
-    @classmethod
-    def _connect_gen(cls, conninfo: str = "") -> Generator[Any, Any, Any]:
-        # psycopg's connect_timeout cannot go under 2 s; the caller's deadline (dbclient.deadline) can.
-        gen = super()._connect_gen(conninfo)
-        deadline = current_deadline()
-        return gen if deadline is None else _compat.connect_gen_until(gen, deadline)
+    def _wait_expired(self, limit_s: float) -> BaseException:
+        self.close()  # never reused in an unknown protocol state
+        return OperationTimeout(f"no answer from the server within {limit_s:.1f} s; the connection was closed")
 
 
 def without_pgconn(exc: psycopg.Error) -> psycopg.Error:
