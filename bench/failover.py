@@ -287,9 +287,9 @@ class DbclientWriter:
             application_name=f"drill-{name}",
         ) if defaults else ConnectionSettings(
             host=host, port=port, dbname=APP_USER, user=APP_USER, password=APP_PASSWORD, sslmode="disable",
-            connect_timeout=cfg.connect_timeout, operation_timeout=cfg.operation_timeout,
-            tcp_user_timeout_ms=cfg.tcp_user_timeout_ms, keepalives_idle=cfg.keepalives_idle,
-            keepalives_interval=cfg.keepalives_interval, keepalives_count=cfg.keepalives_count,
+            connect_timeout_s=cfg.connect_timeout, operation_timeout_s=cfg.operation_timeout,
+            tcp_user_timeout_ms=cfg.tcp_user_timeout_ms, keepalives_idle_s=cfg.keepalives_idle,
+            keepalives_interval_s=cfg.keepalives_interval, keepalives_count=cfg.keepalives_count,
             application_name=f"drill-{name}",
         )
         self.source = SingleConnection(lambda: connect(self.settings))
@@ -310,7 +310,7 @@ class DbclientWriter:
             return
         run_transaction(insert, connection_source=self.source, idempotency_key=key,
                         deadline_s=self.cfg.txn_deadline_s, max_attempts=self.cfg.txn_max_attempts,
-                        backoff=Backoff(cap=self.cfg.backoff_cap_s), on_retry=count_retry)
+                        backoff=Backoff(cap_s=self.cfg.backoff_cap_s), on_retry=count_retry)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -1,5 +1,6 @@
 """dbclient: the application side of resilient-rds, on psycopg 3.
 
+* :mod:`dbclient.errors`: every exception the library raises, under :class:`dbclient.Error`.
 * :mod:`dbclient.connect`: connection settings tuned for failover, and connections
   with a client-side deadline on every operation.
 * :mod:`dbclient.retry`: :func:`~dbclient.retry.run_transaction`, which retries a
@@ -9,12 +10,22 @@
 * :mod:`dbclient.lambda_handler`: the order lookup Lambda.
 """
 
-from dbclient.connect import ConnectionSettings, LoginRejected, MissingSetting, OperationTimeout, connect
+from dbclient.connect import ConnectionSettings, connect
+from dbclient.errors import (
+    BadRequest,
+    CommitOutcomeUnknown,
+    CredentialsUnavailable,
+    Error,
+    LayerBuildFailed,
+    LoginRejected,
+    MissingSetting,
+    OperationTimeout,
+    PsycopgIncompatible,
+    RetriesExhausted,
+)
 from dbclient.retry import (
     Backoff,
-    CommitOutcomeUnknown,
     ErrorClass,
-    RetriesExhausted,
     SingleConnection,
     classify,
     run_read,
@@ -23,12 +34,17 @@ from dbclient.retry import (
 
 __all__ = [
     "Backoff",
+    "BadRequest",
     "CommitOutcomeUnknown",
     "ConnectionSettings",
+    "CredentialsUnavailable",
+    "Error",
     "ErrorClass",
+    "LayerBuildFailed",
     "LoginRejected",
     "MissingSetting",
     "OperationTimeout",
+    "PsycopgIncompatible",
     "RetriesExhausted",
     "SingleConnection",
     "classify",

@@ -4,14 +4,14 @@ A PostgreSQL client left at libpq's defaults notices a vanished server only
 when the kernel gives up on the TCP connection, which takes minutes.  The
 settings here bound every stage:
 
-* ``connect_timeout``: establishing a connection (TCP + TLS + authentication).
-* TCP keepalives (``keepalives_idle`` / ``_interval`` / ``_count``): an idle
+* ``connect_timeout_s``: establishing a connection (TCP + TLS + authentication).
+* TCP keepalives (``keepalives_idle_s`` / ``keepalives_interval_s`` / ``keepalives_count``): an idle
   connection to a host that disappeared is noticed in ``idle + interval * count``
   seconds.
-* ``tcp_user_timeout``: data sent and not acknowledged for that long breaks the
+* ``tcp_user_timeout_ms``: data sent and not acknowledged for that long breaks the
   connection (a host that vanished while we were writing).
-* ``statement_timeout``: the server cancels a statement that runs too long.
-* ``operation_timeout``: the client-side deadline.  None of the above fires when
+* ``statement_timeout_ms``: the server cancels a statement that runs too long.
+* ``operation_timeout_s``: the client-side deadline.  None of the above fires when
   the server's *kernel* is alive and acknowledging but the server process does
   not answer (a hung or paused host): the request is ACKed, keepalives are
   ACKed, and the reply never comes.  :class:`DeadlineConnection` waits for each
@@ -20,7 +20,8 @@ settings here bound every stage:
 
 :func:`connect` returns a :class:`DeadlineConnection`, a :class:`psycopg.Connection`
 subclass, so it works everywhere a psycopg connection does (including
-``psycopg_pool`` with ``connection_class=DeadlineConnection``).
+``psycopg_pool`` with ``connection_class=DeadlineConnection``).  The psycopg internals it
+needs are overridden in :class:`dbclient._compat.BoundedWaitConnection`, its base.
 
 Secrets: :class:`ConnectionSettings` never shows its password in ``repr``, and
 connection errors raised here are stripped of psycopg's ``pgconn`` attribute,
@@ -30,28 +31,29 @@ whose ``repr`` would include the password.
 from __future__ import annotations
 
 import contextlib
-import contextvars
+import ipaddress
 import math
 import os
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
-from psycopg import errors as pg_errors
 from psycopg.rows import Row
+
+from dbclient import _compat
+from dbclient.deadline import current_deadline
+from dbclient.errors import LoginRejected, MissingSetting, OperationTimeout
 
 __all__ = [
     "ConnectionSettings",
     "DeadlineConnection",
-    "LoginRejected",
-    "MissingSetting",
-    "OperationTimeout",
     "connect",
-    "connect_deadline",
     "login_rejected",
-    "scrub",
+    "without_pgconn",
 ]
 
 #: A password, or a callable returning one (an IAM token or secret provider), or None (no password).
@@ -60,51 +62,8 @@ Password = str | Callable[[], str] | None
 _SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
-#: Absolute ``time.monotonic()`` deadline for connections opened by :func:`connect` in this
-#: context (set by :func:`dbclient.retry.run_transaction` so that reconnecting stays in budget).
-_connect_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("dbclient_connect_deadline", default=None)
-
 #: libpq (and psycopg) treat any connect_timeout below 2 s as 2 s.
-MIN_CONNECT_TIMEOUT = 2
-
-
-@contextlib.contextmanager
-def connect_deadline(at: float | None) -> Iterator[None]:
-    """Connections opened by :func:`connect` in this block give up by *at* (``time.monotonic()``).
-
-    libpq's floor of 2 s applies: a connect started with less time left may overrun by
-    up to that.  With no time left, :func:`connect` raises :class:`OperationTimeout` at once.
-    """
-    token = _connect_deadline.set(at)
-    try:
-        yield
-    finally:
-        _connect_deadline.reset(token)
-
-
-class MissingSetting(ValueError):
-    """A required connection setting is not in the environment."""
-
-
-class OperationTimeout(psycopg.OperationalError):
-    """The server did not answer within the client-side deadline; the connection has been closed.
-
-    It has no SQLSTATE: :func:`dbclient.retry.classify` treats it as a lost connection.
-    """
-
-
-class LoginRejected(psycopg.OperationalError):
-    """The server rejected the login after the password exchange.
-
-    libpq reports no SQLSTATE for errors raised while a connection is being
-    established, so the auth failures 28P01 / 28000 cannot be told from a
-    refused TCP connection by code.  What libpq does record is whether the server
-    asked for a password (``PQconnectionUsedPassword``): a connection that failed
-    after the password was sent was refused by the server's authentication or
-    authorization (wrong or expired password or IAM token, role not allowed,
-    unknown database), not by the network.  :func:`dbclient.retry.classify`
-    maps this to ``ErrorClass.AUTH``: refresh the credentials once, then give up.
-    """
+MIN_CONNECT_TIMEOUT_S = 2
 
 
 @dataclass(frozen=True)
@@ -123,17 +82,17 @@ class ConnectionSettings:
     port: int = 5432
     sslmode: str = "require"
     sslrootcert: str | None = None
-    connect_timeout: int = 3
+    connect_timeout_s: int = 3
     # An idle connection to a vanished host is declared dead after 2 + 1 x 3 = 5 s; data
     # sent and not acknowledged for 5 s breaks it too.  The failover drill (bench/failover.py)
     # measures what these defaults give: within 3 s of the server-side outage.
-    keepalives_idle: int = 2
-    keepalives_interval: int = 1
+    keepalives_idle_s: int = 2
+    keepalives_interval_s: int = 1
     keepalives_count: int = 3
     tcp_user_timeout_ms: int = 5_000
     #: Server-side statement timeout (sent as a startup option, so it costs no SET
     #: statement, which would pin the session in RDS Proxy).  None: server default.
-    #: Keep it shorter than ``operation_timeout``: then a slow statement is cancelled cleanly
+    #: Keep it shorter than ``operation_timeout_s``: then a slow statement is cancelled cleanly
     #: by the server (SQLSTATE 57014, connection kept) before the client deadline tears it down.
     statement_timeout_ms: int | None = 4_000
     application_name: str = "resilient-rds"
@@ -145,7 +104,7 @@ class ConnectionSettings:
     #: detects a hung host (SIGSTOP, a frozen VM): TCP still ACKs, keepalives still pass.
     #: 5 s suits the short OLTP transactions this library is for; raise it (and
     #: statement_timeout_ms) for reporting queries.
-    operation_timeout: float | None = 5.0
+    operation_timeout_s: float | None = 5.0
     #: psycopg prepares a query server-side after this many executions.  Off (None) by
     #: default: a PREPAREd statement pins the client's session in RDS Proxy (no more
     #: multiplexing) and does not survive the proxy switching backends.
@@ -154,11 +113,11 @@ class ConnectionSettings:
     def __post_init__(self) -> None:
         if self.sslmode not in _SSLMODES:
             raise ValueError(f"sslmode must be one of {', '.join(_SSLMODES)}; got {self.sslmode!r}")
-        if self.connect_timeout < 2:
+        if self.connect_timeout_s < MIN_CONNECT_TIMEOUT_S:
             # libpq treats any connect_timeout below 2 s as 2 s.
-            raise ValueError(f"connect_timeout must be at least 2 seconds, got {self.connect_timeout}")
-        if self.operation_timeout is not None and self.operation_timeout <= 0:
-            raise ValueError(f"operation_timeout must be positive, got {self.operation_timeout}")
+            raise ValueError(f"connect_timeout_s must be at least {MIN_CONNECT_TIMEOUT_S} seconds, got {self.connect_timeout_s}")
+        if self.operation_timeout_s is not None and self.operation_timeout_s <= 0:
+            raise ValueError(f"operation_timeout_s must be positive, got {self.operation_timeout_s}")
 
     @property
     def effective_sslmode(self) -> str:
@@ -183,10 +142,10 @@ class ConnectionSettings:
             "dbname": self.dbname,
             "user": self.user,
             "sslmode": self.effective_sslmode,
-            "connect_timeout": self.connect_timeout,
+            "connect_timeout": self.connect_timeout_s,
             "keepalives": 1,
-            "keepalives_idle": self.keepalives_idle,
-            "keepalives_interval": self.keepalives_interval,
+            "keepalives_idle": self.keepalives_idle_s,
+            "keepalives_interval": self.keepalives_interval_s,
             "keepalives_count": self.keepalives_count,
             "tcp_user_timeout": self.tcp_user_timeout_ms,
             "application_name": self.application_name,
@@ -221,8 +180,8 @@ class ConnectionSettings:
         """Settings from environment variables ``<prefix>HOST``, ``<prefix>NAME``, ``<prefix>USER``.
 
         Optional: ``PORT``, ``PASSWORD`` (a literal password; prefer a provider passed
-        as *password*), ``SSLMODE``, ``SSLROOTCERT``, ``CONNECT_TIMEOUT``,
-        ``STATEMENT_TIMEOUT_MS``, ``OPERATION_TIMEOUT``, ``APPLICATION_NAME``,
+        as *password*), ``SSLMODE``, ``SSLROOTCERT``, ``CONNECT_TIMEOUT_S``,
+        ``STATEMENT_TIMEOUT_MS``, ``OPERATION_TIMEOUT_S``, ``APPLICATION_NAME``,
         ``TARGET_SESSION_ATTRS``.  Raises :class:`MissingSetting` naming every
         missing required variable.  *overrides* win over the environment.
         """
@@ -241,9 +200,9 @@ class ConnectionSettings:
             "port": ("PORT", int),
             "sslmode": ("SSLMODE", str),
             "sslrootcert": ("SSLROOTCERT", str),
-            "connect_timeout": ("CONNECT_TIMEOUT", int),
+            "connect_timeout_s": ("CONNECT_TIMEOUT_S", int),
             "statement_timeout_ms": ("STATEMENT_TIMEOUT_MS", int),
-            "operation_timeout": ("OPERATION_TIMEOUT", float),
+            "operation_timeout_s": ("OPERATION_TIMEOUT_S", float),
             "application_name": ("APPLICATION_NAME", str),
             "target_session_attrs": ("TARGET_SESSION_ATTRS", str),
         }
@@ -259,18 +218,18 @@ class ConnectionSettings:
         return cls(**values)
 
 
-class DeadlineConnection(psycopg.Connection[Row]):
+class DeadlineConnection(_compat.BoundedWaitConnection[Row]):
     """A psycopg connection whose every network wait is bounded by a client-side deadline.
 
-    The deadline of a wait is the earlier of ``now + operation_timeout`` and the
+    The deadline of a wait is the earlier of ``now + operation_timeout_s`` and the
     absolute deadline set with :meth:`deadline` (used by :func:`dbclient.retry.run_transaction`
     to keep a whole transaction inside its budget).  When it expires the
     connection is closed, so it can never be reused in an unknown protocol
     state, and :class:`OperationTimeout` is raised.
     """
 
-    #: Seconds; set by :func:`connect` from :attr:`ConnectionSettings.operation_timeout`.
-    operation_timeout: float | None = None
+    #: Set by :func:`connect` from :attr:`ConnectionSettings.operation_timeout_s`.
+    operation_timeout_s: float | None = None
     _absolute_deadline: float | None = None
 
     @contextlib.contextmanager
@@ -285,34 +244,25 @@ class DeadlineConnection(psycopg.Connection[Row]):
         finally:
             self._absolute_deadline = previous
 
-    def _wait_timeout(self) -> float | None:
+    def _wait_limit_s(self) -> float | None:
         limits = []
-        if self.operation_timeout is not None:
-            limits.append(self.operation_timeout)
+        if self.operation_timeout_s is not None:
+            limits.append(self.operation_timeout_s)
         if self._absolute_deadline is not None:
             limits.append(max(0.0, self._absolute_deadline - time.monotonic()))
         return min(limits) if limits else None
 
-    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
-        """Consume *gen* like :meth:`psycopg.Connection.wait`, but never past the deadline."""
-        limit = self._wait_timeout()
-        if timeout is not None:
-            limit = timeout if limit is None else min(limit, timeout)
-        try:
-            return super().wait(gen, interval=interval, timeout=limit)
-        except pg_errors._WaitTimeout:
-            if timeout is not None and limit == timeout:
-                raise  # the caller's own timeout (psycopg internals), not ours
-            self.close()
-            raise OperationTimeout(
-                f"no answer from the server within {limit:.1f} s; the connection was closed"
-            ) from None
+    def _wait_expired(self, limit_s: float) -> BaseException:
+        self.close()  # never reused in an unknown protocol state
+        return OperationTimeout(f"no answer from the server within {limit_s:.1f} s; the connection was closed")
 
 
-def _scrub(exc: psycopg.Error) -> None:
-    """Drop psycopg's reference to the failed PGconn: its repr shows the password."""
-    with contextlib.suppress(AttributeError):
-        exc._pgconn = None  # type: ignore[attr-defined]
+def without_pgconn(exc: psycopg.Error) -> psycopg.Error:
+    """A copy of *exc* (same class, same message) without psycopg's PGconn, whose ``repr`` shows the password.
+
+    Public API only: a psycopg error built without ``pgconn=`` has none.
+    """
+    return type(exc)(*exc.args).with_traceback(None)
 
 
 def connect(settings: ConnectionSettings, **extra: Any) -> DeadlineConnection[Any]:
@@ -323,40 +273,77 @@ def connect(settings: ConnectionSettings, **extra: Any) -> DeadlineConnection[An
     carries the password.  *extra* goes to :meth:`psycopg.Connection.connect` (e.g.
     ``row_factory``).
     """
-    deadline = _connect_deadline.get()
-    connect_timeout = settings.connect_timeout
+    deadline = current_deadline()
+    connect_timeout_s = settings.connect_timeout_s
+    addresses: list[str] = []
     if deadline is not None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise OperationTimeout("no time left in the deadline to open a connection")
-        connect_timeout = max(MIN_CONNECT_TIMEOUT, min(connect_timeout, math.ceil(remaining)))
+        # libpq's own timer cannot go under 2 s; DeadlineConnection cuts the attempt at the deadline.
+        connect_timeout_s = max(MIN_CONNECT_TIMEOUT_S, min(connect_timeout_s, math.ceil(remaining)))
+        addresses = _resolve_before(settings.host, settings.port, deadline)
     kwargs = settings.connect_kwargs()
-    kwargs["connect_timeout"] = connect_timeout
+    kwargs["connect_timeout"] = connect_timeout_s
+    if deadline is not None and addresses:
+        # One attempt per address, as psycopg would make; the name still goes to libpq for TLS verification.
+        kwargs["host"] = ",".join([settings.host] * len(addresses))
+        kwargs["hostaddr"] = ",".join(addresses)
     kwargs.update(extra)
     try:
         conn: DeadlineConnection[Any] = DeadlineConnection.connect(**kwargs)
     except psycopg.OperationalError as exc:
-        rejected = login_rejected(exc)
-        _scrub(exc)
-        if rejected:
+        if login_rejected(exc):
             raise LoginRejected(f"login rejected by {settings.host}:{settings.port} for user {settings.user!r}: {exc}") from None
-        raise exc.with_traceback(None) from None
+        raise without_pgconn(exc) from None
     finally:
         kwargs.pop("password", None)
-    conn.operation_timeout = settings.operation_timeout
+    conn.operation_timeout_s = settings.operation_timeout_s
     conn.prepare_threshold = settings.prepare_threshold
     return conn
+
+
+def _resolve_before(host: str, port: int, deadline: float) -> list[str]:
+    """The addresses of *host*, resolved by *deadline* ([] when there is nothing to resolve).
+
+    psycopg resolves names with a blocking ``getaddrinfo``, which a slow resolver can hold
+    for seconds; here it runs in a helper thread the caller stops waiting for at the
+    deadline (the thread ends when the resolver gives up).  Each connect resolves afresh.
+    """
+    if not host or host.startswith("/") or "," in host or _is_ip_address(host):
+        return []
+    found: list[Any] = []
+    failed: list[OSError] = []
+    done = threading.Event()
+
+    def resolve() -> None:
+        try:
+            found.extend(socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP, type=socket.SOCK_STREAM))
+        except OSError as exc:
+            failed.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=resolve, name="dbclient-resolve", daemon=True).start()
+    if not done.wait(max(0.0, deadline - time.monotonic())):
+        raise OperationTimeout(f"resolving {host!r} did not finish within the deadline")
+    if failed:
+        raise psycopg.OperationalError(f"failed to resolve host {host!r}: {failed[0]}")
+    return list(dict.fromkeys(str(info[4][0]) for info in found))
+
+
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def login_rejected(exc: psycopg.OperationalError) -> bool:
     """True if *exc*, raised while connecting, came after the password was sent (see :class:`LoginRejected`)."""
     pgconn = exc.pgconn
     return bool(pgconn is not None and exc.sqlstate is None and _used_password(pgconn))
-
-
-def scrub(exc: psycopg.Error) -> None:
-    """Drop psycopg's reference to the failed PGconn from *exc*: its repr shows the password."""
-    _scrub(exc)
 
 
 def _used_password(pgconn: Any) -> bool:

@@ -7,6 +7,11 @@ connection costs no AWS call in the common case.  Both have ``refresh()``, which
 login (``credentials=provider``), so a rotated secret or an expired token costs
 one retry instead of an outage.
 
+Every AWS call they make is bounded (:mod:`dbclient.aws`): connect and read
+timeouts, a few attempts, and never past the deadline in force
+(:mod:`dbclient.deadline`; :func:`dbclient.retry.run_transaction` sets it).  A
+failure raises :class:`~dbclient.errors.CredentialsUnavailable` with the reason.
+
 Neither ever shows the secret in ``repr``, logs or exception messages.
 """
 
@@ -19,16 +24,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["IamTokenProvider", "SecretsManagerProvider", "CredentialsUnavailable"]
+from dbclient.aws import DEFAULT_AWS_TIMEOUTS, AwsCaller, AwsTimeouts
+from dbclient.errors import CredentialsUnavailable
+
+__all__ = ["IamTokenProvider", "SecretsManagerProvider"]
 
 logger = logging.getLogger(__name__)
 
 #: RDS IAM auth tokens are valid for 15 minutes.
 IAM_TOKEN_LIFETIME_S = 15 * 60
-
-
-class CredentialsUnavailable(RuntimeError):
-    """The password could not be obtained (the cause is chained, without the secret)."""
 
 
 class IamTokenProvider:
@@ -38,10 +42,11 @@ class IamTokenProvider:
     opened, so an open connection outlives it.  The cached token is replaced
     ``renew_margin_s`` before it expires (default 5 minutes), so a token handed out
     is always good for longer than any connect takes.  Generating a token is a local
-    signature (no network call) with the caller's AWS credentials; the role needs
-    ``rds-db:connect`` on the proxy's ``dbuser`` ARN.
+    signature with the caller's AWS credentials (no network call once they are
+    resolved; resolving them may call STS or a metadata service, bounded like every
+    AWS call here); the role needs ``rds-db:connect`` on the proxy's ``dbuser`` ARN.
 
-    *client* is a boto3 RDS client (made from *region* when omitted); *clock*
+    *client* is an RDS client (made from *region* when omitted, on first use); *clock*
     returns seconds (``time.monotonic`` by default) and is injectable for tests.
     """
 
@@ -55,15 +60,12 @@ class IamTokenProvider:
         client: Any | None = None,
         renew_margin_s: float = 5 * 60,
         clock: Callable[[], float] = time.monotonic,
+        timeouts: AwsTimeouts = DEFAULT_AWS_TIMEOUTS,
     ) -> None:
         if not 0 <= renew_margin_s < IAM_TOKEN_LIFETIME_S:
             raise ValueError(f"renew_margin_s must be in [0, {IAM_TOKEN_LIFETIME_S}), got {renew_margin_s}")
-        if client is None:
-            import boto3
-
-            client = boto3.client("rds", region_name=region)
         self.host, self.port, self.user, self.region = host, port, user, region
-        self._client = client
+        self._aws = AwsCaller("rds", region=region, client=client, timeouts=timeouts)
         self._renew_margin = renew_margin_s
         self._clock = clock
         self._token: str | None = None
@@ -84,6 +86,10 @@ class IamTokenProvider:
             assert self._token is not None
             return self._token
 
+    def warm_up(self) -> None:
+        """Prepare the AWS client now (no AWS call), so the first token costs no set-up time."""
+        self._aws.warm_up()
+
     def refresh(self) -> str:
         """Generate a new token now (after the server rejected one)."""
         with self._lock:
@@ -93,15 +99,13 @@ class IamTokenProvider:
 
     def _generate(self) -> None:
         issued_at = self._clock()
-        try:
-            kwargs: dict[str, Any] = {"DBHostname": self.host, "Port": self.port, "DBUsername": self.user}
-            if self.region:
-                kwargs["Region"] = self.region
-            token = self._client.generate_db_auth_token(**kwargs)
-        except Exception as exc:
-            raise CredentialsUnavailable(
-                f"cannot generate an IAM auth token for {self.user}@{self.host}:{self.port}: {type(exc).__name__}"
-            ) from exc
+        kwargs: dict[str, Any] = {"DBHostname": self.host, "Port": self.port, "DBUsername": self.user}
+        if self.region:
+            kwargs["Region"] = self.region
+        token = self._aws.call(
+            f"cannot generate an IAM auth token for {self.user}@{self.host}:{self.port}",
+            lambda client: client.generate_db_auth_token(**kwargs),
+        )
         self._token, self._issued_at = str(token), issued_at
         self.generated += 1
         logger.debug("generated an IAM auth token for %s@%s:%s", self.user, self.host, self.port)
@@ -113,6 +117,8 @@ class SecretsManagerProvider:
     The secret is either a JSON object (the shape RDS and its rotation functions
     write: ``{"username": ..., "password": ...}``; *field* picks the key) or a plain
     string.  It is read once and cached for *ttl_s* (None: until :meth:`refresh`).
+    *endpoint_url* overrides the service endpoint (botocore also reads
+    ``AWS_ENDPOINT_URL_SECRETS_MANAGER``); *client* replaces the one made here.
     :meth:`refresh` re-reads it, but at most once per *min_refresh_interval_s*, so a
     burst of failed logins during a rotation makes one API call, not hundreds.
     """
@@ -122,19 +128,17 @@ class SecretsManagerProvider:
         secret_id: str,
         *,
         region: str | None = None,
+        endpoint_url: str | None = None,
         client: Any | None = None,
         field: str = "password",
         ttl_s: float | None = 3600.0,
         min_refresh_interval_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        timeouts: AwsTimeouts = DEFAULT_AWS_TIMEOUTS,
     ) -> None:
-        if client is None:
-            import boto3
-
-            client = boto3.client("secretsmanager", region_name=region)
         self.secret_id = secret_id
         self.field = field
-        self._client = client
+        self._aws = AwsCaller("secretsmanager", region=region, endpoint_url=endpoint_url, client=client, timeouts=timeouts)
         self._ttl = ttl_s
         self._min_refresh = min_refresh_interval_s
         self._clock = clock
@@ -162,6 +166,10 @@ class SecretsManagerProvider:
             user = self._value.get("username")
             return str(user) if user is not None else None
 
+    def warm_up(self) -> None:
+        """Prepare the AWS client now (no AWS call), so the first read costs no set-up time."""
+        self._aws.warm_up()
+
     def refresh(self) -> str:
         """Re-read the secret (after an auth failure); rate-limited by *min_refresh_interval_s*."""
         with self._lock:
@@ -178,10 +186,8 @@ class SecretsManagerProvider:
 
     def _fetch(self) -> None:
         fetched_at = self._clock()
-        try:
-            response = self._client.get_secret_value(SecretId=self.secret_id)
-        except Exception as exc:
-            raise CredentialsUnavailable(f"cannot read secret {self.secret_id!r}: {type(exc).__name__}") from exc
+        response = self._aws.call(f"cannot read secret {self.secret_id!r}",
+                                  lambda client: client.get_secret_value(SecretId=self.secret_id))
         self.fetches += 1
         raw = response.get("SecretString")
         if raw is None:

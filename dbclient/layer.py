@@ -30,17 +30,15 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["LayerBuildFailed", "build_layer", "default_requirements", "layer_zip_path"]
+from dbclient.errors import LayerBuildFailed
+
+__all__ = ["build_layer", "default_requirements", "layer_zip_path"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BUILD_DIR = PROJECT_ROOT / "build"
 PLATFORM = "manylinux2014_x86_64"
 PYTHON_VERSION = "3.11"
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-
-
-class LayerBuildFailed(RuntimeError):
-    """pip could not produce the layer (no network, no matching wheel, …)."""
 
 
 def default_requirements() -> list[str]:
@@ -67,7 +65,7 @@ def build_layer(
     platform: str = PLATFORM,
     python_version: str = PYTHON_VERSION,
     force: bool = False,
-    timeout: float = 600,
+    timeout_s: float = 600,
 ) -> Path:
     """Build (or reuse) the layer zip and return its path.  Raises :class:`LayerBuildFailed`.
 
@@ -78,12 +76,12 @@ def build_layer(
     with (build_dir / "lambda-layer.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            return _build(build_dir, list(requirements or default_requirements()), platform, python_version, force, timeout)
+            return _build(build_dir, list(requirements or default_requirements()), platform, python_version, force, timeout_s)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _build(build_dir: Path, requirements: list[str], platform: str, python_version: str, force: bool, timeout: float) -> Path:
+def _build(build_dir: Path, requirements: list[str], platform: str, python_version: str, force: bool, timeout_s: float) -> Path:
     key = _key(requirements, platform, python_version)
     layer_dir = build_dir / "layer"
     stamp = build_dir / "lambda-layer.key"
@@ -103,9 +101,9 @@ def _build(build_dir: Path, requirements: list[str], platform: str, python_versi
     ]
     env = {**os.environ, "PIP_NO_INPUT": "1"}
     try:
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
     except subprocess.TimeoutExpired as exc:
-        raise LayerBuildFailed(f"pip did not finish within {timeout:.0f} s") from exc
+        raise LayerBuildFailed(f"pip did not finish within {timeout_s:.0f} s") from exc
     if result.returncode != 0:
         raise LayerBuildFailed(f"pip install for the layer failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
 

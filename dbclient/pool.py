@@ -7,10 +7,10 @@ and the policy pack use for the budget), and which:
 
 * checks every connection on checkout (``ConnectionPool.check_connection``), so a
   connection broken by a failover is replaced instead of handed out;
-* retires connections after ``max_lifetime`` (with psycopg_pool's jitter), so
+* retires connections after ``max_lifetime_s`` (with psycopg_pool's jitter), so
   after a failover the pool drifts back to balanced, fresh connections, and IAM
   tokens are re-validated;
-* keeps retrying to reconnect for ``reconnect_timeout`` when the server is away;
+* keeps retrying to reconnect for ``reconnect_timeout_s`` when the server is away;
 * calls the password provider for every new connection (fresh IAM token,
   current secret).
 
@@ -30,7 +30,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from components.sizing import Workload, ecs_pool_bounds
-from dbclient.connect import ConnectionSettings, DeadlineConnection, login_rejected, scrub
+from dbclient.connect import ConnectionSettings, DeadlineConnection, login_rejected, without_pgconn
 
 logger = logging.getLogger(__name__)
 
@@ -47,22 +47,23 @@ def make_pool(
     min_size: int | None = None,
     max_size: int | None = None,
     name: str = "dbclient",
-    timeout: float = 5.0,
+    timeout_s: float = 5.0,
     max_waiting: int = 0,
-    max_lifetime: float = 30 * 60.0,
-    max_idle: float = 5 * 60.0,
-    reconnect_timeout: float = 60.0,
+    max_lifetime_s: float = 30 * 60.0,
+    max_idle_s: float = 5 * 60.0,
+    reconnect_timeout_s: float = 60.0,
     open: bool = True,
     wait: bool = False,
     **pool_kwargs: Any,
 ) -> ConnectionPool[DeadlineConnection[Any]]:
     """A pool for *settings*, sized by ``ecs_pool_bounds(workload)``.
 
-    *min_size* / *max_size* override the computed bounds.  *timeout* is the default
+    *min_size* / *max_size* override the computed bounds.  *timeout_s* is the default
     checkout timeout (``run_transaction`` passes its own remaining budget).  With
     *open* the pool starts opening connections in the background; with *wait* too,
     this call blocks until ``min_size`` connections are up (raising
-    ``psycopg_pool.PoolTimeout`` after *timeout*).
+    ``psycopg_pool.PoolTimeout`` after *timeout_s*).  The ``*_s`` arguments are
+    psycopg_pool's ``timeout``, ``max_lifetime``, ``max_idle`` and ``reconnect_timeout``.
     """
     low, high = ecs_pool_bounds(workload) if workload is not None else DEFAULT_BOUNDS
     low = low if min_size is None else min_size
@@ -70,11 +71,11 @@ def make_pool(
     if not 0 <= low <= high or high < 1:
         raise ValueError(f"invalid pool bounds min={low}, max={high}")
 
-    operation_timeout = settings.operation_timeout
+    operation_timeout_s = settings.operation_timeout_s
     prepare_threshold = settings.prepare_threshold
 
     def configure(conn: DeadlineConnection[Any]) -> None:
-        conn.operation_timeout = operation_timeout
+        conn.operation_timeout_s = operation_timeout_s
         conn.prepare_threshold = prepare_threshold
 
     refresh = getattr(settings.password, "refresh", None)
@@ -89,15 +90,15 @@ def make_pool(
         configure=configure,
         check=ConnectionPool.check_connection,
         name=name,
-        timeout=timeout,
+        timeout=timeout_s,
         max_waiting=max_waiting,
-        max_lifetime=max_lifetime,
-        max_idle=max_idle,
-        reconnect_timeout=reconnect_timeout,
+        max_lifetime=max_lifetime_s,
+        max_idle=max_idle_s,
+        reconnect_timeout=reconnect_timeout_s,
         **pool_kwargs,
     )
     if open:
-        pool.open(wait=wait, timeout=timeout)
+        pool.open(wait=wait, timeout=timeout_s)
     return pool
 
 
@@ -112,15 +113,13 @@ def _pool_connection_class(refresh: Callable[[], object] | None) -> type[Deadlin
             try:
                 return super().connect(conninfo, **kwargs)
             except psycopg.OperationalError as exc:
-                rejected = login_rejected(exc)
-                scrub(exc)
-                if rejected and refresh is not None:
+                if login_rejected(exc) and refresh is not None:
                     logger.warning("login rejected; refreshing the credentials for the next attempt")
                     try:
                         refresh()
                     except Exception as refresh_error:
                         logger.error("credential refresh failed: %s", type(refresh_error).__name__)
-                raise exc.with_traceback(None) from None
+                raise without_pgconn(exc) from None
             finally:
                 kwargs.pop("password", None)
 

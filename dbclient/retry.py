@@ -25,7 +25,10 @@ library raises :class:`CommitOutcomeUnknown` rather than guess.  With a key, the
 key (and ``fn``'s JSON result) is written in the same transaction, first thing,
 into ``dbclient_idempotency_keys`` (``dbclient/schema.sql``); after a lost
 COMMIT the library looks the key up and returns the stored result instead of
-running ``fn`` again.  Because the key row is inserted before ``fn`` runs, a
+running ``fn`` again.  The lookup is the next attempt like any retry: after the
+backoff sleep, on a new connection (a fresh name resolution, so it reaches the
+new primary rather than the address that just failed), reported to ``on_retry``,
+and counted against *max_attempts* and the deadline.  Because the key row is inserted before ``fn`` runs, a
 retry that races a COMMIT still in flight waits on that row's lock and then sees
 the committed key: the work is never applied twice.
 
@@ -56,16 +59,16 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import psycopg
 from psycopg import IsolationLevel, sql
 
-from dbclient.connect import DeadlineConnection, LoginRejected, connect_deadline
+from dbclient.connect import DeadlineConnection
+from dbclient.deadline import connect_deadline
+from dbclient.errors import CommitOutcomeUnknown, LoginRejected, RetriesExhausted
 from dbclient.jsonutil import to_json
 
 __all__ = [
     "Backoff",
-    "CommitOutcomeUnknown",
     "ConnectionSource",
     "ErrorClass",
     "IDEMPOTENCY_TABLE",
-    "RetriesExhausted",
     "SingleConnection",
     "classify",
     "ensure_schema",
@@ -125,35 +128,20 @@ def classify(exc: BaseException) -> ErrorClass:
     return ErrorClass.NEVER
 
 
-class CommitOutcomeUnknown(psycopg.OperationalError):
-    """The connection was lost after COMMIT was sent: the transaction may or may not have committed.
-
-    Raised only when no idempotency key was given; check the data (or retry with a key).
-    """
-
-
-class RetriesExhausted(psycopg.OperationalError):
-    """Raised when neither attempts nor time are left; ``__cause__`` is the last failure."""
-
-    def __init__(self, message: str, *, attempts: int, last: BaseException) -> None:
-        super().__init__(message)
-        self.attempts = attempts
-        self.last = last
-
-
 @dataclass(frozen=True)
 class Backoff:
-    """Exponential backoff with full jitter: attempt *n* sleeps ``uniform(0, min(cap, base * 2**n))``."""
+    """Exponential backoff with full jitter: attempt *n* sleeps ``uniform(0, min(cap_s, base_s * 2**n))``."""
 
-    base: float = 0.05
-    cap: float = 1.0
+    base_s: float = 0.05
+    cap_s: float = 1.0
 
-    def ceiling(self, attempt: int) -> float:
+    def ceiling_s(self, attempt: int) -> float:
         """Upper bound of the sleep after failed attempt number *attempt* (0-based)."""
-        return min(self.cap, self.base * (2 ** min(attempt, 62)))
+        return min(self.cap_s, self.base_s * (2 ** min(attempt, 62)))
 
-    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        return (rng or random).uniform(0.0, self.ceiling(attempt))
+    def delay_s(self, attempt: int, rng: random.Random | None = None) -> float:
+        """The sleep after failed attempt number *attempt*: uniform in ``[0, ceiling_s(attempt)]``."""
+        return (rng or random).uniform(0.0, self.ceiling_s(attempt))
 
 
 @runtime_checkable
@@ -372,8 +360,10 @@ def run_transaction(
         started, no failure is retried (a failure to get a connection still is).
     :param isolation_level: e.g. ``IsolationLevel.SERIALIZABLE``.
     :param credentials: refreshed once (``credentials.refresh()``) after an auth failure.
-    :param on_retry: called with (attempt, exception, class, sleep seconds) before each retry.
-    :raises CommitOutcomeUnknown: the connection was lost during COMMIT and there is no key.
+    :param on_retry: called with (attempt, exception, class, sleep seconds) before each retry,
+        including the idempotency-key lookup that follows a lost COMMIT (it counts as an attempt).
+    :raises CommitOutcomeUnknown: the connection was lost during COMMIT and there is no key, or
+        the key could not be looked up within the deadline or *max_attempts*.
     :raises RetriesExhausted: a retryable failure persisted past *max_attempts* or the deadline.
     """
     if max_attempts < 1:
@@ -381,9 +371,19 @@ def run_transaction(
     deadline = time.monotonic() + deadline_s
     refreshed = False
     attempt = 0
+    #: A COMMIT was lost: before fn runs again, look the idempotency key up (itself an attempt).
+    outcome_unknown = False
     while True:
         started = False
         try:
+            if outcome_unknown:
+                assert idempotency_key is not None
+                found, stored = _lookup_key(connection_source, idempotency_key, deadline)
+                if found:
+                    logger.info("commit outcome resolved by idempotency key: committed")
+                    return stored  # type: ignore[no-any-return]
+                logger.info("commit outcome resolved by idempotency key: not committed, retrying")
+                outcome_unknown = False
             with _borrow(connection_source, deadline) as conn:
                 started = True
                 try:
@@ -403,11 +403,9 @@ def run_transaction(
                 raise CommitOutcomeUnknown(
                     "the connection was lost during COMMIT; the transaction may or may not have committed"
                 ) from lost.cause
-            found, stored = _resolve_commit(connection_source, idempotency_key, deadline, backoff, sleep, rng)
-            if found:
-                logger.info("commit outcome resolved by idempotency key: committed")
-                return stored  # type: ignore[no-any-return]
-            logger.info("commit outcome resolved by idempotency key: not committed, retrying")
+            # The key is looked up on the next attempt: after the same backoff as any retry, on a new
+            # connection (so a new name resolution), not at once on the address that just failed.
+            outcome_unknown = True
             error: BaseException = lost.cause
             kind = ErrorClass.RECONNECT
         except Exception as exc:
@@ -417,48 +415,30 @@ def run_transaction(
             if kind is ErrorClass.AUTH:
                 if refreshed or credentials is None:
                     raise
-                credentials.refresh()
+                with connect_deadline(deadline):  # the provider's AWS call stays in budget
+                    credentials.refresh()
                 refreshed = True
         attempt += 1
-        delay = 0.0 if kind is ErrorClass.AUTH else backoff.delay(attempt - 1, rng)
+        delay = 0.0 if kind is ErrorClass.AUTH else backoff.delay_s(attempt - 1, rng)
         if attempt >= max_attempts or time.monotonic() + delay >= deadline:
+            if outcome_unknown:
+                raise CommitOutcomeUnknown(
+                    "the connection was lost during COMMIT and the idempotency key could not be checked "
+                    f"within the deadline or attempts ({attempt} attempt{'s' if attempt > 1 else ''})"
+                ) from error
             raise RetriesExhausted(
                 f"gave up after {attempt} attempt{'s' if attempt > 1 else ''}: {type(error).__name__}: {error}",
                 attempts=attempt,
                 last=error,
             ) from error
         logger.warning(
-            "transaction attempt %d failed (%s, sqlstate %s); retrying in %.3f s",
-            attempt, kind.value, getattr(error, "sqlstate", None), delay,
+            "transaction attempt %d failed (%s, sqlstate %s)%s; retrying in %.3f s",
+            attempt, kind.value, getattr(error, "sqlstate", None),
+            ", commit outcome unknown" if outcome_unknown else "", delay,
         )
         if on_retry is not None:
             on_retry(attempt, error, kind, delay)
         if delay:
-            sleep(delay)
-
-
-def _resolve_commit(
-    source: Source,
-    key: str,
-    deadline: float,
-    backoff: Backoff,
-    sleep: Callable[[float], None],
-    rng: random.Random | None,
-) -> tuple[bool, Any]:
-    """Look the key up, retrying connection failures until the deadline."""
-    attempt = 0
-    while True:
-        try:
-            return _lookup_key(source, key, deadline)
-        except Exception as exc:
-            if classify(exc) is not ErrorClass.RECONNECT:
-                raise
-            delay = backoff.delay(attempt, rng)
-            attempt += 1
-            if time.monotonic() + delay >= deadline:
-                raise CommitOutcomeUnknown(
-                    "the connection was lost during COMMIT and the idempotency key could not be checked before the deadline"
-                ) from exc
             sleep(delay)
 
 

@@ -100,8 +100,8 @@ def settings_for(cluster: PgCluster, **overrides: Any) -> ConnectionSettings:
         "user": APP_USER,
         "password": APP_PASSWORD,
         "sslmode": "prefer",
-        "connect_timeout": 2,
-        "operation_timeout": 3.0,
+        "connect_timeout_s": 2,
+        "operation_timeout_s": 3.0,
         "statement_timeout_ms": 5000,
         "application_name": "dbclient-tests",
     }
@@ -258,3 +258,46 @@ def lossy_proxy(pg: PgCluster) -> Iterator[LossyProxy]:
         yield proxy
     finally:
         proxy.close()
+
+
+class SilentListener:
+    """A loopback TCP server that accepts every connection and never sends a byte (a hung host)."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.listener.settimeout(0.1)
+        self.port: int = self.listener.getsockname()[1]
+        self.accepted = 0
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.accepted += 1
+            self._held.append(conn)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.listener.close()
+        for conn in self._held:
+            with contextlib.suppress(OSError):
+                conn.close()
+
+
+@pytest.fixture
+def silent_listener() -> Iterator[SilentListener]:
+    listener = SilentListener()
+    try:
+        yield listener
+    finally:
+        listener.close()

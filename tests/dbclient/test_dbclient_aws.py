@@ -13,8 +13,9 @@ import pytest
 from moto import mock_aws
 
 from bench.pgcluster import PgCluster
-from dbclient.connect import LoginRejected, connect
+from dbclient.connect import connect
 from dbclient.credentials import IamTokenProvider, SecretsManagerProvider
+from dbclient.errors import LoginRejected
 from dbclient.retry import run_transaction
 
 REGION = "us-east-1"

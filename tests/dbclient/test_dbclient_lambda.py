@@ -12,6 +12,7 @@ import pytest
 
 from bench.pgcluster import APP_PASSWORD, PgCluster, free_port
 from dbclient import lambda_handler
+from dbclient.errors import MissingSetting
 
 pytestmark = pytest.mark.postgres
 
@@ -38,7 +39,7 @@ def lambda_env(pg: PgCluster, su: psycopg.Connection[Any], monkeypatch: pytest.M
         "DB_AUTH": "password",
         "DB_PASSWORD": APP_PASSWORD,
         "DB_SSLMODE": "require",
-        "DB_OPERATION_TIMEOUT": "3",
+        "DB_OPERATION_TIMEOUT_S": "3",
         "AWS_LAMBDA_FUNCTION_NAME": "order-lookup-test",
     }
     for key in ("DB_READER_ENDPOINT", "DB_PASSWORD_SECRET_ARN", "DB_SSLROOTCERT"):
@@ -123,7 +124,7 @@ def test_missing_configuration_fails_the_cold_start(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     lambda_handler.reset()
     try:
-        with pytest.raises(lambda_handler.MissingSetting, match="DB_PROXY_ENDPOINT, DB_USER, DB_NAME"):
+        with pytest.raises(MissingSetting, match="DB_PROXY_ENDPOINT, DB_USER, DB_NAME"):
             importlib.reload(lambda_handler)
     finally:
         monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME")

@@ -14,16 +14,10 @@ from psycopg import errors as pg_errors
 
 from bench.pgcluster import PgCluster
 from components.sizing import Workload
-from dbclient.connect import ConnectionSettings, OperationTimeout, connect
+from dbclient.connect import ConnectionSettings, connect
+from dbclient.errors import CommitOutcomeUnknown, OperationTimeout, RetriesExhausted
 from dbclient.pool import make_pool
-from dbclient.retry import (
-    CommitOutcomeUnknown,
-    ErrorClass,
-    RetriesExhausted,
-    SingleConnection,
-    run_read,
-    run_transaction,
-)
+from dbclient.retry import ErrorClass, SingleConnection, run_read, run_transaction
 
 pytestmark = pytest.mark.postgres
 
@@ -232,7 +226,7 @@ def test_unsafe_to_retry_is_not_retried_after_fn_started(pg: PgCluster, make_set
 
 def test_pool_sized_from_the_budget_survives_a_restart(pg_breakable: PgCluster, make_settings: Any) -> None:
     workload = Workload(lambda_concurrency=0, ecs_tasks=1, ecs_pool_size=3, active_ratio=0.5)
-    pool = make_pool(make_settings(pg_breakable, sslmode="disable"), workload, timeout=5, reconnect_timeout=20, wait=True)
+    pool = make_pool(make_settings(pg_breakable, sslmode="disable"), workload, timeout_s=5, reconnect_timeout_s=20, wait=True)
     try:
         assert (pool.min_size, pool.max_size) == (2, 3)  # ecs_pool_bounds: ceil(3 * 0.5), 3
         before = run_transaction(lambda c: c.info.backend_pid, connection_source=pool)
@@ -248,7 +242,7 @@ def test_pool_sized_from_the_budget_survives_a_restart(pg_breakable: PgCluster, 
 
 
 def test_hung_server_fails_within_the_deadline(pg_breakable: PgCluster, make_settings: Any) -> None:
-    settings = make_settings(pg_breakable, sslmode="disable", operation_timeout=0.5, connect_timeout=2)
+    settings = make_settings(pg_breakable, sslmode="disable", operation_timeout_s=0.5, connect_timeout_s=2)
     conn = connect(settings)
     conn.execute("SELECT 1")
     source = SingleConnection(lambda: connect(settings))
@@ -285,6 +279,12 @@ def test_ssl_require_and_verify_full(pg: PgCluster, make_settings: Any, tmp_path
         with connect(verified.with_host(host)) as conn:
             assert conn.execute(query).fetchone() == (True,)
             assert conn.pgconn.ssl_in_use
+    # under a deadline the name is resolved by dbclient (bounded) and still verified against the certificate
+    from dbclient.deadline import connect_deadline
+
+    with connect_deadline(time.monotonic() + 10), connect(verified.with_host("localhost")) as conn:
+        assert conn.execute(query).fetchone() == (True,)
+        assert conn.info.host == "localhost"
     # a CA that did not sign the server's certificate is refused
     other_ca = tmp_path / "other-ca.pem"
     other_ca.write_text(_other_certificate(tmp_path))
@@ -325,7 +325,7 @@ def test_reads_fall_back_from_a_dead_reader_to_the_writer(pg: PgCluster, make_se
 
 
 def test_login_errors_carry_no_password(pg: PgCluster, make_settings: Any) -> None:
-    from dbclient.connect import LoginRejected
+    from dbclient.errors import LoginRejected
 
     secret = "wrong-but-secret-password-123"
     with pytest.raises(LoginRejected) as info:
@@ -381,7 +381,7 @@ def test_pool_refreshes_credentials_after_a_rejected_login(pg: PgCluster, make_s
     su.execute("CREATE ROLE pooled LOGIN PASSWORD 'pw-before'")
     password = RotatingPassword("pw-before")
     settings = make_settings(pg, user="pooled", password=password, application_name="dbclient-pool-rotation")
-    pool = make_pool(settings, min_size=1, max_size=1, timeout=5, wait=True)
+    pool = make_pool(settings, min_size=1, max_size=1, timeout_s=5, wait=True)
     try:
         assert run_transaction(lambda c: scalar(c, "SELECT current_user"), connection_source=pool) == "pooled"
         su.execute("ALTER ROLE pooled PASSWORD 'pw-after'")
@@ -422,3 +422,82 @@ def test_read_only_after_failover_reconnects(pg: PgCluster, make_settings: Any, 
     assert [(state, kind) for _, state, kind in retries] == [("25006", ErrorClass.RECONNECT)]
     assert source.opened == 2 and count(su, table) == 1
     source.close()
+
+
+def test_key_lookup_after_a_lost_commit_backs_off_resolves_afresh_and_is_reported(
+        lossy_proxy: Any, make_settings: Any, pg: PgCluster, table: str, su: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+    import socket
+
+    from dbclient.retry import Backoff
+
+    # "localhost": psycopg resolves the name on every new connection; count when it does.
+    settings: ConnectionSettings = make_settings(pg, host="localhost", port=lossy_proxy.port, sslmode="disable")
+    events: list[Any] = []
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "localhost":
+            events.append("resolve")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+    def sleep(seconds: float) -> None:
+        events.append("sleep")
+        time.sleep(seconds)
+
+    def on_retry(attempt: int, exc: BaseException, kind: ErrorClass, delay: float) -> None:
+        events.append(("retry", attempt, kind))
+
+    def place_order(conn: psycopg.Connection[Any]) -> int:
+        events.append("fn")
+        row = conn.execute(f"INSERT INTO {table} (v) VALUES ('order') RETURNING id").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    lossy_proxy.arm("reply")  # committed, but the client never hears it
+    result = run_transaction(place_order, connection_source=lambda: connect(settings), idempotency_key="lookup-1",
+                             on_retry=on_retry, sleep=sleep, backoff=Backoff(base_s=0.05, cap_s=0.2),
+                             rng=random.Random(5))
+    assert result == 1 and count(su, table) == 1 and lossy_proxy.fired == 1
+    # The lookup is an attempt like a retry: reported, then the backoff sleep, then a new connection
+    # with a new name resolution; fn does not run again.
+    assert events == ["resolve", "fn", ("retry", 1, ErrorClass.RECONNECT), "sleep", "resolve"]
+
+
+def test_key_lookup_that_cannot_connect_is_retried_with_backoff(lossy_proxy: Any, make_settings: Any, pg: PgCluster,
+                                                              table: str, su: Any) -> None:
+    import random
+
+    from dbclient.retry import Backoff
+
+    settings: ConnectionSettings = make_settings(pg, port=lossy_proxy.port, sslmode="disable")
+    opened = 0
+
+    def factory() -> psycopg.Connection[Any]:
+        nonlocal opened
+        opened += 1
+        if opened in (2, 3):  # the first two lookups find the server away (a failover in progress)
+            raise psycopg.OperationalError("connection refused")
+        return connect(settings)
+
+    retries: Retries = []
+    sleeps: list[float] = []
+    lossy_proxy.arm("reply")
+    result = run_transaction(lambda c: c.execute(f"INSERT INTO {table} (v) VALUES ('x') RETURNING id").fetchone()[0],  # type: ignore[index]
+                             connection_source=factory, idempotency_key="lookup-2", on_retry=recorder(retries),
+                             sleep=sleeps.append, backoff=Backoff(base_s=0.01, cap_s=0.04), rng=random.Random(1))
+    assert result == 1 and count(su, table) == 1 and opened == 4
+    assert [(n, kind) for n, _, kind in retries] == [(1, ErrorClass.RECONNECT), (2, ErrorClass.RECONNECT),
+                                                     (3, ErrorClass.RECONNECT)]
+    assert len(sleeps) == 3 and all(0 < s <= min(0.04, 0.01 * 2**n) for n, s in enumerate(sleeps))
+
+
+def test_key_lookup_out_of_attempts_is_commit_outcome_unknown(lossy_proxy: Any, make_settings: Any, pg: PgCluster,
+                                                              table: str) -> None:
+    settings: ConnectionSettings = make_settings(pg, port=lossy_proxy.port, sslmode="disable")
+    lossy_proxy.arm("reply")
+    with pytest.raises(CommitOutcomeUnknown, match="could not be checked"):
+        run_transaction(lambda c: c.execute(f"INSERT INTO {table} (v) VALUES ('x')") and None,
+                        connection_source=lambda: connect(settings), idempotency_key="lookup-3", max_attempts=1)

@@ -16,10 +16,11 @@ import pytest
 from psycopg import errors as pg_errors
 
 from dbclient import lambda_handler
-from dbclient.connect import ConnectionSettings, LoginRejected, MissingSetting, OperationTimeout
+from dbclient.connect import ConnectionSettings
 from dbclient.credentials import IamTokenProvider, SecretsManagerProvider
+from dbclient.errors import LoginRejected, MissingSetting, OperationTimeout, RetriesExhausted
 from dbclient.jsonutil import to_json
-from dbclient.retry import Backoff, ErrorClass, RetriesExhausted, classify, run_transaction
+from dbclient.retry import Backoff, ErrorClass, classify, run_transaction
 
 # --- classification ------------------------------------------------------------------------------
 
@@ -74,15 +75,15 @@ def test_classify_errors_without_sqlstate() -> None:
 # --- backoff and the retry loop (fake connection sources) -------------------------------------------
 
 def test_backoff_is_full_jitter_capped_exponential() -> None:
-    backoff = Backoff(base=0.1, cap=1.0)
-    assert [backoff.ceiling(n) for n in range(6)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    backoff = Backoff(base_s=0.1, cap_s=1.0)
+    assert [backoff.ceiling_s(n) for n in range(6)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
     rng = random.Random(7)
     for attempt in range(12):
-        delays = [backoff.delay(attempt, rng) for _ in range(200)]
-        assert all(0.0 <= d <= backoff.ceiling(attempt) for d in delays)
+        delays = [backoff.delay_s(attempt, rng) for _ in range(200)]
+        assert all(0.0 <= d <= backoff.ceiling_s(attempt) for d in delays)
         # full jitter: spread over the whole interval, not clustered at the top
-        assert min(delays) < 0.25 * backoff.ceiling(attempt) < 0.75 * backoff.ceiling(attempt) < max(delays)
-    assert backoff.ceiling(10_000) == 1.0  # no overflow
+        assert min(delays) < 0.25 * backoff.ceiling_s(attempt) < 0.75 * backoff.ceiling_s(attempt) < max(delays)
+    assert backoff.ceiling_s(10_000) == 1.0  # no overflow
 
 
 class FailingSource:
@@ -104,7 +105,7 @@ def test_retry_stops_at_max_attempts() -> None:
     sleeps: list[float] = []
     with pytest.raises(RetriesExhausted) as info:
         run_transaction(lambda c: 1, connection_source=source, max_attempts=4, deadline_s=60,
-                        backoff=Backoff(base=0.5, cap=8), sleep=sleeps.append, rng=random.Random(1))
+                        backoff=Backoff(base_s=0.5, cap_s=8), sleep=sleeps.append, rng=random.Random(1))
     assert source.attempts == 4 and info.value.attempts == 4
     assert isinstance(info.value.__cause__, pg_errors.AdminShutdown)
     assert len(sleeps) == 3
@@ -116,7 +117,7 @@ def test_retry_respects_the_overall_deadline() -> None:
     started = time.monotonic()
     with pytest.raises(RetriesExhausted):
         run_transaction(lambda c: 1, connection_source=source, max_attempts=1000, deadline_s=0.3,
-                        backoff=Backoff(base=0.02, cap=0.05))
+                        backoff=Backoff(base_s=0.02, cap_s=0.05))
     elapsed = time.monotonic() - started
     assert elapsed < 0.3 + 0.5  # never sleeps past the deadline
     assert 2 < source.attempts < 1000
@@ -181,10 +182,10 @@ def test_from_env_names_every_missing_variable() -> None:
         ConnectionSettings.from_env(environ={"DB_HOST": "h"})
     assert "DB_NAME" in str(info.value) and "DB_USER" in str(info.value) and "DB_HOST" not in str(info.value)
     settings = ConnectionSettings.from_env(
-        "APP_", environ={"APP_HOST": "h", "APP_NAME": "d", "APP_USER": "u", "APP_PORT": "6432", "APP_OPERATION_TIMEOUT": "2.5"}
+        "APP_", environ={"APP_HOST": "h", "APP_NAME": "d", "APP_USER": "u", "APP_PORT": "6432", "APP_OPERATION_TIMEOUT_S": "2.5"}
     )
     assert (settings.host, settings.dbname, settings.user) == ("h", "d", "u")
-    assert (settings.port, settings.operation_timeout) == (6432, 2.5)
+    assert (settings.port, settings.operation_timeout_s) == (6432, 2.5)
     with pytest.raises(ValueError, match="DB_PORT"):
         ConnectionSettings.from_env(environ={"DB_HOST": "h", "DB_NAME": "d", "DB_USER": "u", "DB_PORT": "five"})
     with pytest.raises(ValueError, match="sslmode"):
@@ -333,3 +334,68 @@ def test_handler_config_reader_user() -> None:
     # A reader user without a reader endpoint is ignored.
     config = lambda_handler.HandlerConfig.from_env({**base, "DB_READER_USER": "orders_reader"})
     assert config.reader is None and config.writer.user == "orders_admin"
+
+
+# --- naming: every duration carries its unit ---------------------------------------------------------
+
+_DURATION_WORDS = ("timeout", "idle", "interval", "lifetime", "margin", "deadline", "cooldown", "ttl", "cap", "base")
+
+
+def test_every_duration_parameter_names_its_unit() -> None:
+    import dataclasses
+    import inspect as _inspect
+
+    from dbclient import credentials, layer, pool, retry
+    from dbclient.aws import AwsTimeouts
+
+    def numeric(annotation: object) -> bool:
+        return any(t in str(annotation) for t in ("float", "int"))
+
+    names: dict[str, str] = {}
+    for cls in (ConnectionSettings, Backoff, AwsTimeouts):
+        names.update({f"{cls.__name__}.{f.name}": f.name for f in dataclasses.fields(cls) if numeric(f.type)})
+    for fn in (retry.run_transaction, retry.run_read, pool.make_pool, layer.build_layer,
+               credentials.IamTokenProvider.__init__, credentials.SecretsManagerProvider.__init__):
+        names.update({f"{fn.__qualname__}({p.name})": p.name for p in _inspect.signature(fn).parameters.values()
+                      if numeric(p.annotation)})
+    assert len(names) > 20
+    offenders = [where for where, name in names.items()
+                 if any(word in name for word in _DURATION_WORDS) and not name.endswith(("_s", "_ms"))]
+    assert offenders == []
+
+
+def test_lambda_reads_the_old_operation_timeout_name_too() -> None:
+    base = {"DB_AUTH": "password", "DB_PASSWORD": "pw", "DB_PROXY_ENDPOINT": "p", "DB_USER": "u", "DB_NAME": "n"}
+    assert lambda_handler.HandlerConfig.from_env({**base, "DB_OPERATION_TIMEOUT_S": "2.5"}).writer.operation_timeout_s == 2.5
+    assert lambda_handler.HandlerConfig.from_env({**base, "DB_OPERATION_TIMEOUT": "4"}).writer.operation_timeout_s == 4.0
+    with pytest.raises(MissingSetting, match="DB_OPERATION_TIMEOUT_S"):
+        lambda_handler.HandlerConfig.from_env({**base, "DB_OPERATION_TIMEOUT_S": "soon"})
+    with pytest.raises(MissingSetting, match="DB_PORT"):
+        lambda_handler.HandlerConfig.from_env({**base, "DB_PORT": "-1"})
+
+
+def test_a_slow_name_resolution_cannot_hold_a_connect_past_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    import threading
+
+    from dbclient.connect import connect
+    from dbclient.deadline import connect_deadline
+
+    release = threading.Event()
+    real_getaddrinfo = socket.getaddrinfo
+
+    def slow_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "slow-dns.example":
+            release.wait(10)  # a resolver that does not answer
+            raise socket.gaierror("timed out")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_getaddrinfo)
+    settings = ConnectionSettings(host="slow-dns.example", dbname="d", user="u", password="pw")
+    started = time.monotonic()
+    try:
+        with connect_deadline(started + 0.3), pytest.raises(OperationTimeout, match="resolving 'slow-dns.example'"):
+            connect(settings)
+        assert time.monotonic() - started < 0.3 + 0.3
+    finally:
+        release.set()
