@@ -135,7 +135,7 @@ class OrderLookupFunction(pulumi.ComponentResource):
             "DB_AUTH": "iam",
             "DB_SSLMODE": "require",
             # Keep each database wait well inside the function's own timeout.
-            "DB_OPERATION_TIMEOUT": str(max(1, min(5, args.timeout_s // 2))),
+            "DB_OPERATION_TIMEOUT_S": str(max(1, min(5, args.timeout_s // 2))),
         }
         if args.reader_endpoint is not None:
             variables["DB_READER_ENDPOINT"] = args.reader_endpoint
