@@ -133,7 +133,7 @@ def test_layout_fits_the_grid_without_overlap() -> None:
     assert len(widgets) <= 500  # PutDashboard's limit
     cells: set[tuple[int, int]] = set()
     for w in widgets:
-        assert 0 <= w["x"] and w["x"] + w["width"] <= 24
+        assert w["x"] >= 0 and w["x"] + w["width"] <= 24
         for x in range(w["x"], w["x"] + w["width"]):
             for y in range(w["y"], w["y"] + w["height"]):
                 assert (x, y) not in cells, w
