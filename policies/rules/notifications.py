@@ -217,7 +217,7 @@ def _body_problem(body: Any) -> str | None:
         return None if body is None or is_unknown(body) else "is not a JSON string"
     try:
         parsed = json.loads(body)
-    except ValueError as error:
+    except json.JSONDecodeError as error:
         return f"is not valid JSON ({error.msg} at character {error.pos})"
     if not isinstance(parsed, dict) or not isinstance(parsed.get("widgets"), list):
         return 'has no "widgets" array (it may be empty, but it must be there)'
