@@ -351,8 +351,9 @@ def _check_connections_threshold(index: StackIndex, config: Config, report: Repo
         max_connections = None
         for alarm in _alarms_for(keyed, inst):
             threshold = as_number(alarm.props.get("threshold"))
-            if threshold is None or alarm.props.get("comparisonOperator") not in _GREATER:
-                continue
+            operator = alarm.props.get("comparisonOperator")
+            if threshold is None or (isinstance(operator, str) and operator not in _GREATER):
+                continue  # a "too few connections" alarm is not bounded by max_connections
             if max_connections is None:
                 max_connections = effective_max_connections(index, inst)
                 if max_connections is None:
