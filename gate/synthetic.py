@@ -129,7 +129,9 @@ def _setup(i: int) -> None:
         ("proxy-clients", "ClientConnections", {"ProxyName": proxy.name}, 300),
         ("proxy-borrow", "DatabaseConnectionsBorrowLatency", {"ProxyName": proxy.name}, 100000),
         ("proxy-pinned", "DatabaseConnectionsCurrentlySessionPinned", {"ProxyName": proxy.name}, 50),
-        ("proxy-availability", "AvailabilityPercentage", {"ProxyName": proxy.name}, 99),
+        # Published per target group and role only (RDS Proxy's dimension set 4).
+        ("proxy-availability", "AvailabilityPercentage",
+         {"ProxyName": proxy.name, "TargetGroup": "default", "TargetRole": "READ_WRITE"}, 99),
     ]
     for suffix, metric, dims, threshold in alarms:
         lower = metric in ("FreeableMemory", "FreeStorageSpace", "AvailabilityPercentage")
