@@ -119,7 +119,7 @@ def _setup(i: int) -> None:
     aws.rds.ProxyTarget(f"{p}-target", db_proxy_name=proxy.name, target_group_name=group.name,
                         db_instance_identifier=primary.identifier)
     topic = aws.sns.Topic(f"{p}-alerts")
-    alarms = [
+    alarms: list[tuple[str, str, dict[str, pulumi.Input[str]], float]] = [
         ("connections", "DatabaseConnections", {"DBInstanceIdentifier": primary.identifier}, 1400),
         ("cpu", "CPUUtilization", {"DBInstanceIdentifier": primary.identifier}, 80),
         ("memory", "FreeableMemory", {"DBInstanceIdentifier": primary.identifier}, 1.7e9),
