@@ -111,7 +111,8 @@ def _service_may_use(document: dict[str, Any], service: str) -> bool:
             continue
         principal = statement.get("Principal")
         services = principal.get("Service") if isinstance(principal, dict) else None
-        if not (principal == "*" or _covers(services, service)):
+        anyone = principal == "*" or (isinstance(principal, dict) and principal.get("AWS") == "*")
+        if not (anyone or _covers(services, service)):
             continue
         actions = statement.get("Action")
         decrypt = decrypt or _covers(actions, "kms:Decrypt")
