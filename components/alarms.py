@@ -101,7 +101,8 @@ def proxy_alarm_specs(thresholds: sizing.AlarmThresholds, borrow_latency_thresho
             "ProxyName",
             "GreaterThanThreshold",
             thresholds.proxy_client_connections,
-            "Maximum",
+            # Published per proxy node: Sum is the proxy's total (Maximum would be one node's share).
+            "Sum",
             60,
             3,
             # No clients, no datapoints: that is not a problem for this alarm.
@@ -208,22 +209,28 @@ class Alarms(pulumi.ComponentResource):
         invoke = pulumi.InvokeOptions(parent=self)
         identity = aws.get_caller_identity_output(opts=invoke)
         partition = aws.get_partition_output(opts=invoke)
-        # CloudWatch publishes to an encrypted topic only if the key lets it use the key;
-        # the AWS-managed aws/sns key does not, hence a customer key with this statement.
-        cloudwatch_statement: dict[str, object] = {
-            "Sid": "CloudWatchAlarmsPublishToEncryptedTopic",
-            "Effect": "Allow",
-            "Principal": {"Service": "cloudwatch.amazonaws.com"},
-            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-            "Resource": "*",
-        }
+        # CloudWatch (alarms) and RDS (event notifications) publish to an encrypted topic only if the
+        # key lets them use it; the AWS-managed aws/sns key does not, hence a customer key with these.
+        service_statements: list[dict[str, object]] = [
+            {
+                "Sid": sid,
+                "Effect": "Allow",
+                "Principal": {"Service": service},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+            }
+            for sid, service in (
+                ("CloudWatchAlarmsPublishToEncryptedTopic", "cloudwatch.amazonaws.com"),
+                ("RdsEventsPublishToEncryptedTopic", "events.rds.amazonaws.com"),
+            )
+        ]
         key = aws.kms.Key(
             f"{name}-kms-key",
             description=f"{args.prefix}: encrypts the alarm topic",
             enable_key_rotation=True,
             deletion_window_in_days=30,
             policy=pulumi.Output.all(identity.account_id, partition.partition).apply(
-                lambda v: account_root_key_policy(v[0], v[1], [cloudwatch_statement])
+                lambda v: account_root_key_policy(v[0], v[1], service_statements)
             ),
             tags={**args.tags, "Name": f"{args.prefix}-alarms"},
             opts=child,

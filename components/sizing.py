@@ -24,6 +24,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+MIB = 1024**2
 GIB = 1024**3
 PAGE_BYTES = 8192  # PostgreSQL block size, the unit of shared_buffers / effective_cache_size
 

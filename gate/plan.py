@@ -12,6 +12,7 @@ property dependencies); secrets are shown as ``[secret]`` and never printed.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections import Counter
@@ -72,6 +73,18 @@ def _number(raw: Any) -> str:
     if isinstance(raw, float) and raw.is_integer():
         return f"{int(raw):,}"
     return str(raw)
+
+
+def _dashboard_summary(body: Any) -> str:
+    """``widgets: <title>; <title>; ...`` of a dashboard body, or why it cannot be read yet."""
+    if not isinstance(body, str):
+        return "widgets: (computed)"
+    try:
+        widgets = json.loads(body).get("widgets", [])
+    except (ValueError, AttributeError):
+        return "widgets: (not JSON)"
+    titles = [w.get("properties", {}).get("title") for w in widgets if isinstance(w, dict) and w.get("type") == "metric"]
+    return f"widgets ({len(titles)} graphs): " + "; ".join(str(t) for t in titles)
 
 
 def _details(resource: RegisteredResource, fmt: _Formatter) -> list[str]:
@@ -138,6 +151,13 @@ def _details(resource: RegisteredResource, fmt: _Formatter) -> list[str]:
             f"treatMissingData={inputs.get('treatMissingData')}, alarmActions={len(inputs.get('alarmActions') or [])}, "
             f"okActions={len(inputs.get('okActions') or [])}",
         ]
+    if t == "aws:cloudwatch/dashboard:Dashboard":
+        return [fmt.fields(resource, ["dashboardName"]), _dashboard_summary(inputs.get("dashboardBody"))]
+    if t == "aws:rds/eventSubscription:EventSubscription":
+        return [
+            fmt.fields(resource, ["name", "sourceType", "sourceIds", "enabled"]),
+            fmt.fields(resource, ["eventCategories", "snsTopic"]),
+        ]
     if t == "aws:kms/key:Key":
         return [fmt.fields(resource, ["enableKeyRotation", "deletionWindowInDays"])]
     if t == "aws:secretsmanager/secret:Secret":
@@ -175,7 +195,7 @@ def _budget_rows(run: ProgramRun) -> list[tuple[str, str]]:
     return []
 
 
-_COMPONENT_ORDER = ("network", "credentials", "database", "replica", "proxy", "alarms", "access")
+_COMPONENT_ORDER = ("network", "credentials", "database", "replica", "proxy", "alarms", "events", "dashboard", "access")
 
 
 def _plan_order(resource: RegisteredResource) -> tuple[int, str]:

@@ -119,7 +119,7 @@ def _setup(i: int) -> None:
     aws.rds.ProxyTarget(f"{p}-target", db_proxy_name=proxy.name, target_group_name=group.name,
                         db_instance_identifier=primary.identifier)
     topic = aws.sns.Topic(f"{p}-alerts")
-    alarms = [
+    alarms: list[tuple[str, str, dict[str, pulumi.Input[str]], float]] = [
         ("connections", "DatabaseConnections", {"DBInstanceIdentifier": primary.identifier}, 1400),
         ("cpu", "CPUUtilization", {"DBInstanceIdentifier": primary.identifier}, 80),
         ("memory", "FreeableMemory", {"DBInstanceIdentifier": primary.identifier}, 1.7e9),
@@ -129,7 +129,9 @@ def _setup(i: int) -> None:
         ("proxy-clients", "ClientConnections", {"ProxyName": proxy.name}, 300),
         ("proxy-borrow", "DatabaseConnectionsBorrowLatency", {"ProxyName": proxy.name}, 100000),
         ("proxy-pinned", "DatabaseConnectionsCurrentlySessionPinned", {"ProxyName": proxy.name}, 50),
-        ("proxy-availability", "AvailabilityPercentage", {"ProxyName": proxy.name}, 99),
+        # Published per target group and role only (RDS Proxy's dimension set 4).
+        ("proxy-availability", "AvailabilityPercentage",
+         {"ProxyName": proxy.name, "TargetGroup": "default", "TargetRole": "READ_WRITE"}, 99),
     ]
     for suffix, metric, dims, threshold in alarms:
         lower = metric in ("FreeableMemory", "FreeStorageSpace", "AvailabilityPercentage")

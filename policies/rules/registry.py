@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 from pulumi_policy import Policy
 
-from . import availability, credentials, monitoring, network, parameters, proxy, storage_security
+from . import availability, credentials, monitoring, network, notifications, parameters, proxy, storage_security
 
 
 class DuplicatePolicyName(ValueError):
@@ -78,6 +78,14 @@ POLICIES: tuple[Policy, ...] = unique_by_name(
         monitoring.ALARM_HAS_ACTIONS,
         monitoring.RDS_REPLICA_LAG_ALARM,
         monitoring.ALARM_CONNECTIONS_BELOW_MAX,
+        monitoring.ALARM_PERIOD_VALID,
+        monitoring.ALARM_THRESHOLD_REACHABLE,
+        monitoring.ALARM_MISSING_DATA_HIDES_OUTAGE,
+        monitoring.ALARM_ACTIONS_VALID,
+        # notifications.py
+        notifications.ALARM_TOPIC_KEY_USABLE,
+        notifications.RDS_EVENT_SUBSCRIPTION_VALID,
+        notifications.DASHBOARD_VALID,
     ]
 )
 

@@ -16,13 +16,17 @@ class Res:
     """One resource of the stack.  Properties and property dependencies are converted on first use:
     a stack policy reads the few resource types it judges, not all of a large stack."""
 
-    __slots__ = ("urn", "type", "name", "parent", "_raw_props", "_raw_deps", "_props", "_deps")
+    __slots__ = ("urn", "type", "name", "parent", "_raw_props", "_raw_deps", "_props", "_deps", "_raw_provider")
 
-    def __init__(self, urn: str, type_: str, name: str, raw_props: Any, raw_deps: Any, parent: str | None = None) -> None:
+    def __init__(
+        self, urn: str, type_: str, name: str, raw_props: Any, raw_deps: Any, parent: str | None = None,
+        raw_provider_props: Any = None,
+    ) -> None:
         self.urn = urn
         self.type = type_
         self.name = name
         self.parent = parent
+        self._raw_provider = raw_provider_props
         self._raw_props = raw_props
         self._raw_deps = raw_deps
         self._props: dict[str, Any] | None = None
@@ -34,6 +38,14 @@ class Res:
             converted = plain(self._raw_props)
             self._props = converted if isinstance(converted, dict) else {}
         return self._props
+
+    @property
+    def provider_props(self) -> dict[str, Any] | None:
+        """The properties of the provider that manages the resource (its ``region``), None if not sent."""
+        if self._raw_provider is None:
+            return None
+        converted = plain(self._raw_provider)
+        return converted if isinstance(converted, dict) else None
 
     @property
     def prop_deps(self) -> dict[str, list[str]]:
@@ -61,7 +73,8 @@ class StackIndex:
         resources = []
         for r in args.resources:
             parent = r.parent.urn if r.parent is not None else None
-            resources.append(Res(r.urn, r.resource_type, r.name, r.props, r.property_dependencies, parent))
+            provider = r.provider.props if r.provider is not None else None
+            resources.append(Res(r.urn, r.resource_type, r.name, r.props, r.property_dependencies, parent, provider))
         index = cls(resources)
         for res in resources:
             index.by_urn[res.urn] = res

@@ -45,3 +45,17 @@ def registered_types(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
     monkeypatch.setattr(program._CapturingMonitor, "RegisterResource", recording)
     yield seen
+
+
+@pytest.fixture
+def component_outputs(monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, Any]]:
+    """URN -> the outputs each resource registered with ``register_outputs`` while the test runs."""
+    seen: dict[str, dict[str, Any]] = {}
+    original = program._CapturingMonitor.RegisterResourceOutputs
+
+    def recording(self: Any, request: Any) -> Any:
+        seen[request.urn] = program._from_struct(request.outputs)
+        return original(self, request)
+
+    monkeypatch.setattr(program._CapturingMonitor, "RegisterResourceOutputs", recording)
+    return seen

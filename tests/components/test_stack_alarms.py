@@ -40,6 +40,8 @@ def test_namespaces_and_dimensions(run: ProgramRun) -> None:
         (dimension,) = i["dimensions"]
         if i["metricName"] in ("ClientConnections", "DatabaseConnectionsBorrowLatency"):
             assert dimension == "ProxyName"
+            # Proxy metrics come per proxy node: the client count is their Sum, latency their Average.
+            assert i["statistic"] == ("Sum" if i["metricName"] == "ClientConnections" else "Average")
             assert alarm.property_dependencies["dimensions"] == [proxy]
         elif i["metricName"] == "ReplicaLag":
             assert dimension == "DBInstanceIdentifier"
@@ -107,6 +109,10 @@ def test_topic_is_encrypted_with_a_key_cloudwatch_may_use(run: ProgramRun, stack
     cloudwatch = [s for s in key_policy["Statement"] if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
     assert len(cloudwatch) == 1
     assert set(cloudwatch[0]["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    # RDS event notifications (components/events.py) publish to the same topic.
+    rds_events = [s for s in key_policy["Statement"] if s.get("Principal") == {"Service": "events.rds.amazonaws.com"}]
+    assert len(rds_events) == 1
+    assert set(rds_events[0]["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
     subscriptions = run.by_type("aws:sns/topicSubscription:TopicSubscription")
     if stack == "prod":
         (subscription,) = subscriptions

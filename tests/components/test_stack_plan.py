@@ -87,3 +87,36 @@ def test_plan_is_stable_across_runs(run: ProgramRun, stack: str) -> None:
     assert [line.split()[-1] for line in lines] == ["orders"]  # ResilientPostgres
     lines = [line for line in plan.render_plan(run).splitlines() if line.startswith("  + ")]
     assert [line.split()[-1] for line in lines] == ["network", "credentials", "database", "replica", "proxy", "alarms", "access"]
+
+
+def test_plan_shows_the_dashboard_and_the_event_subscription() -> None:
+    import pulumi
+
+    from components import sizing
+    from components.dashboard import Dashboard, DashboardArgs
+    from components.events import DatabaseEvents, DatabaseEventsArgs
+
+    budget = sizing.connection_budget("db.r6g.large", sizing.Workload(50, 20, 10), proxy_max_connections_percent=90)
+
+    def program() -> None:
+        board = Dashboard("dashboard", DashboardArgs(
+            prefix="orders-prod", budget=budget, thresholds=sizing.alarm_thresholds(budget, allocated_storage_gib=100),
+            borrow_latency_threshold_us=100_000, connection_borrow_timeout_s=120, replica_lag_threshold_s=60,
+            primary_identifier="orders-prod-db", replica_identifiers=["orders-prod-replica-1"], proxy_name="orders-prod"))
+        events = DatabaseEvents("events", DatabaseEventsArgs(
+            prefix="orders-prod", sns_topic_arn="arn:aws:sns:us-east-1:123456789012:alarms",
+            primary_identifier="orders-prod-db", replica_identifiers=["orders-prod-replica-1"]))
+        pulumi.export("dashboardName", board.dashboard_name)
+        pulumi.export("dashboardUrl", board.url)
+        pulumi.export("eventSubscriptionId", events.subscription_id)
+
+    text = plan.render_plan(run_program(PROJECT_DIR, "prod", program=program, unknown_computed=True))
+    assert "+ resilient-rds:dashboard:Dashboard  dashboard" in text
+    assert "+ aws.cloudwatch.Dashboard  dashboard-dashboard" in text
+    assert "dashboardName=orders-prod-database" in text
+    assert "widgets (8 graphs): Database connections (primary) vs max_connections; RDS Proxy client connections" in text
+    assert "+ aws.rds.EventSubscription  events-subscription" in text
+    assert "sourceType=db-instance, sourceIds=[orders-prod-db, orders-prod-replica-1], enabled=true" in text
+    assert "eventCategories=[availability, failover, failure, low storage, maintenance, read replica]" in text
+    assert "dashboardUrl: https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards/dashboard/" in text
+    assert "eventSubscriptionId: (computed)" in text
