@@ -28,7 +28,9 @@ from components.app_lambda import OrderLookupFunction, OrderLookupFunctionArgs
 from components.args import ResilientPostgresArgs
 from components.config import ENGINE, POSTGRES_PORT, StackConfig, validate_args
 from components.credentials import Credentials, CredentialsArgs
+from components.dashboard import Dashboard, DashboardArgs
 from components.database import Database, DatabaseArgs, database_parameters
+from components.events import DatabaseEvents, DatabaseEventsArgs
 from components.network import Network, NetworkArgs
 from components.proxy import Proxy, ProxyArgs
 from components.replica import Replica, ReplicaArgs
@@ -87,6 +89,12 @@ class ResilientPostgres(pulumi.ComponentResource):
     """minSize and maxSize of one ECS task's client pool."""
     order_lookup_function_arn: pulumi.Output[str] | None
     """The order-lookup Lambda; absent unless lambdaFunction.enabled."""
+    dashboard_name: pulumi.Output[str]
+    """The CloudWatch dashboard on-call looks at (connections against the alarm thresholds, proxy, lag)."""
+    dashboard_url: pulumi.Output[str]
+    """The console URL of that dashboard."""
+    event_subscription_id: pulumi.Output[str]
+    """The RDS event subscription that announces failovers, failures, low storage and maintenance."""
 
     def __init__(self, name: str, args: ResilientPostgresArgs, opts: ResourceOptions | None = None) -> None:
         config = validate_args(args)  # raises ConfigError listing every problem; nothing is registered yet
@@ -224,6 +232,34 @@ class ResilientPostgres(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        # New with the component (no deployed URN to keep): plain children, no alias.
+        on_call = ResourceOptions(parent=self)
+        events = DatabaseEvents(
+            "events",
+            DatabaseEventsArgs(
+                prefix=config.prefix,
+                sns_topic_arn=alarms.topic_arn,
+                primary_identifier=database.identifier,
+                replica_identifiers=[r.identifier for r in replica.instances],
+                tags=tags,
+            ),
+            opts=on_call,
+        )
+        dashboard = Dashboard(
+            "dashboard",
+            DashboardArgs(
+                prefix=config.prefix,
+                budget=budget,
+                thresholds=config.alarm_thresholds,
+                borrow_latency_threshold_us=config.borrow_latency_threshold_us,
+                connection_borrow_timeout_s=config.proxy.connection_borrow_timeout_s,
+                replica_lag_threshold_s=config.alarms.replica_lag_s,
+                primary_identifier=database.identifier,
+                replica_identifiers=[r.identifier for r in replica.instances],
+                proxy_name=proxy.name,
+            ),
+            opts=on_call,
+        )
         access = Access(
             "access",
             AccessArgs(
@@ -289,6 +325,9 @@ class ResilientPostgres(pulumi.ComponentResource):
         self.database_security_group_id = network.database_security_group_id
         self.replica_security_group_id = network.replica_security_group_id
         self.alarm_topic_arn = alarms.topic_arn
+        self.dashboard_name = dashboard.dashboard_name
+        self.dashboard_url = dashboard.url
+        self.event_subscription_id = events.subscription_id
         self.connection_budget = pulumi.Output.from_input(budget.summary())
         self.connection_budget_rows = pulumi.Output.from_input([list(row) for row in budget.rows()])
         self.ecs_pool = pulumi.Output.from_input({"minSize": pool_min, "maxSize": pool_max})

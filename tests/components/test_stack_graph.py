@@ -15,6 +15,8 @@ COMPONENTS = {
     "resilient-rds:replica:Replica": "replica",
     "resilient-rds:proxy:Proxy": "proxy",
     "resilient-rds:alarms:Alarms": "alarms",
+    "resilient-rds:events:DatabaseEvents": "events",
+    "resilient-rds:dashboard:Dashboard": "dashboard",
     "resilient-rds:access:Access": "access",
 }
 
@@ -37,6 +39,8 @@ COMMON = {
     "aws:rds/proxyTarget:ProxyTarget": 1,
     "aws:sns/topic:Topic": 1,
     "aws:iam/policy:Policy": 1,
+    "aws:rds/eventSubscription:EventSubscription": 1,
+    "aws:cloudwatch/dashboard:Dashboard": 1,
 }
 
 EXPECTED = {
@@ -66,7 +70,7 @@ EXPECTED = {
 
 def test_resource_types_and_counts(run: ProgramRun, stack: str) -> None:
     assert Counter(r.type for r in run.resources) == EXPECTED[stack]
-    assert len(run.resources) == {"dev": 45, "prod": 46}[stack]
+    assert len(run.resources) == {"dev": 49, "prod": 50}[stack]
 
 
 def test_components_hang_off_resilient_postgres_and_every_resource_off_a_component(run: ProgramRun) -> None:
@@ -103,6 +107,7 @@ def test_every_taggable_cloud_resource_is_tagged(run: ProgramRun, stack: str) ->
         "aws:rds/proxyDefaultTargetGroup:ProxyDefaultTargetGroup",
         "aws:rds/proxyTarget:ProxyTarget",
         "aws:sns/topicSubscription:TopicSubscription",
+        "aws:cloudwatch/dashboard:Dashboard",  # PutDashboard takes no tags
     }
     for resource in run.resources:
         if resource.custom and resource.type not in untaggable:

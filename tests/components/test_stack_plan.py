@@ -39,7 +39,7 @@ def test_plan_has_the_budget_table_and_counts(run: ProgramRun, stack: str) -> No
         assert "1802 (RDS default for the class)" in text
         assert "fits: 250 of 1802" in text
     custom = sum(1 for r in run.resources if r.custom)
-    assert f"Resources: {len(run.resources)} ({custom} cloud resources, 8 components)" in text
+    assert f"Resources: {len(run.resources)} ({custom} cloud resources, 10 components)" in text
     assert "    1  aws.rds.Proxy" in text
 
 
@@ -86,7 +86,9 @@ def test_plan_is_stable_across_runs(run: ProgramRun, stack: str) -> None:
     lines = [line for line in plan.render_plan(run).splitlines() if line.startswith("+ ")]
     assert [line.split()[-1] for line in lines] == ["orders"]  # ResilientPostgres
     lines = [line for line in plan.render_plan(run).splitlines() if line.startswith("  + ")]
-    assert [line.split()[-1] for line in lines] == ["network", "credentials", "database", "replica", "proxy", "alarms", "access"]
+    assert [line.split()[-1] for line in lines] == [
+        "network", "credentials", "database", "replica", "proxy", "alarms", "events", "dashboard", "access",
+    ]
 
 
 def test_plan_shows_the_dashboard_and_the_event_subscription() -> None:
