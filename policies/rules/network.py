@@ -31,6 +31,7 @@ from .common import (
     INSTANCE,
     PROXY,
     PROXY_ENDPOINT,
+    PROXY_TARGET,
     SECURITY_GROUP,
     SG_INGRESS_RULE,
     SG_RULE,
@@ -45,12 +46,24 @@ from .common import (
     is_replica,
     is_unknown,
     label,
+    proxy_links,
     resource_policy,
     stack_policy,
     string_list_schema,
 )
 
 _DEFAULT_PORTS = {"postgres": 5432, "aurora-postgresql": 5432, "mysql": 3306, "mariadb": 3306, "aurora-mysql": 3306}
+
+
+def _protocol(value: Any) -> str | None:
+    """A rule's protocol normalised (``"TCP"`` -> ``"tcp"``, ``6`` -> ``"6"``); None when unknown or unset."""
+    if isinstance(value, bool) or value is None or is_unknown(value):
+        return None
+    if isinstance(value, int | float):
+        return str(int(value))
+    if isinstance(value, str) and value.strip():
+        return value.strip().lower()
+    return None
 
 
 @dataclass
@@ -73,9 +86,17 @@ class Ingress:
     undetermined: bool = False
 
     def covers_port(self, port: int) -> bool:
-        proto = str(self.protocol).lower() if isinstance(self.protocol, str) else None
-        if proto in ("-1", "all"):
+        """Whether the rule admits TCP on *port* (databases listen on TCP only).
+
+        ``-1``/``all`` admit every protocol on every port; ``tcp``/``6`` admit the port range.  Other
+        protocols (``udp``, ``icmp``, other numbers) never reach the database's TCP port.  An unknown
+        protocol or port is assumed to cover it rather than miss an open database.
+        """
+        proto = _protocol(self.protocol)
+        if proto is None or proto in ("-1", "all"):
             return True
+        if proto not in ("tcp", "6"):
+            return False
         low, high = as_number(self.from_port), as_number(self.to_port)
         if low is None or high is None:
             # Unknown or unset ports: assume the worst rather than miss an open database.
@@ -279,6 +300,8 @@ def _check_ingress_from_proxy(index: StackIndex, config: Config, report: ReportV
             # A replica-only group admitting security groups is the read path RDS leaves us (CIDR
             # ingress into it is rds-no-cidr-ingress's business).
             continue
+        if not any(rule.covers_port(port) for port in _db_ports(dbs)):
+            continue  # another protocol or port: the database does not listen there
         hint = _shared_hint(dbs)
         where = (
             f"inline ingress of {rule.target.label}"
@@ -376,6 +399,141 @@ def _check_public(type_: str, name: str, props: Props, config: Config, report: R
         )
 
 
+# --- rds-not-in-default-security-group ------------------------------------------------------------
+
+#: The VPC's default group, when a stack manages it (the provider adopts it, it never creates one).
+DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+
+
+def _default_group_reason(index: StackIndex, db: Res) -> str | None:
+    """Why *db* sits in its VPC's default security group, or None when it does not (or cannot be told)."""
+    value = db.props.get("vpcSecurityGroupIds")
+    deps = db.deps("vpcSecurityGroupIds")
+    if value is None or (isinstance(value, list) and not value) or (is_unknown(value) and not deps):
+        # Omitted (an unknown without dependencies is the provider filling in an omitted value):
+        # RDS attaches the default group of the subnet group's VPC.
+        return "sets no vpcSecurityGroupIds, so RDS attaches the VPC's default security group"
+    defaults = index.referenced(db, "vpcSecurityGroupIds", DEFAULT_SECURITY_GROUP)
+    default_ids = {
+        d.props.get("id") for d in index.of_type(DEFAULT_SECURITY_GROUP) if isinstance(d.props.get("id"), str)
+    }
+    if defaults or any(isinstance(v, str) and v in default_ids for v in as_list(value)):
+        return "lists the VPC's default security group (aws.ec2.DefaultSecurityGroup) in vpcSecurityGroupIds"
+    return None
+
+
+def _check_default_group(index: StackIndex, config: Config, report: ReportViolation) -> None:
+    for type_ in (INSTANCE, CLUSTER):
+        for db in index.of_type(type_):
+            reason = _default_group_reason(index, db)
+            if reason is None:
+                continue
+            report(
+                f"{db.label} {reason}. That group admits all traffic from its own members, and every task or "
+                "instance launched without a security group joins it, so any of them reaches the database directly; "
+                "give the database a security group of its own that admits only the RDS Proxy's group.",
+                db.urn,
+            )
+
+
+# --- rds-admits-proxy --------------------------------------------------------------------------------
+
+
+def _attached_groups(index: StackIndex, res: Res, ids: dict[str, Res]) -> tuple[list[Res], bool]:
+    """Security groups of the stack attached to *res*, and whether every attached group is one of them."""
+    value = res.props.get("vpcSecurityGroupIds")
+    found = {sg.urn: sg for sg in index.referenced(res, "vpcSecurityGroupIds", SECURITY_GROUP)}
+    if not isinstance(value, list):
+        return list(found.values()), False
+    unexplained = 0
+    for item in value:
+        if isinstance(item, str) and item in ids:
+            found[ids[item].urn] = ids[item]
+        else:
+            unexplained += 1
+    # Unknown ids and literals of other groups are explained by the property dependencies (the stack's
+    # own groups during a preview); beyond those, a group from outside the stack is attached.
+    complete = unexplained <= len(index.referenced(res, "vpcSecurityGroupIds", SECURITY_GROUP))
+    return list(found.values()), complete
+
+
+def _check_admits_proxy(index: StackIndex, config: Config, report: ReportViolation) -> None:
+    view = network_view(index)
+    ids = _group_ids(index)
+    for link in proxy_links(index):
+        db = link.instance or link.cluster
+        if link.proxy is None or db is None:
+            continue
+        db_groups, db_complete = _attached_groups(index, db, ids)
+        proxy_groups, proxy_complete = _attached_groups(index, link.proxy, ids)
+        if not db_groups or not db_complete or not proxy_groups or not proxy_complete:
+            continue  # default group, or a group outside the stack: its rules are not ours to read
+        port = _db_ports([db])[0]
+        targets = {sg.urn for sg in db_groups}
+        sources = {sg.urn for sg in proxy_groups}
+        for rule in view.ingress:
+            if rule.target.urn not in targets or not rule.covers_port(port):
+                continue
+            if (
+                rule.undetermined
+                or rule.cidrs
+                or rule.prefix_lists
+                or rule.external_groups
+                or any(src.urn in sources for src in rule.source_groups)
+            ):
+                break  # some path exists (address-based paths are rds-no-cidr-ingress's business)
+        else:
+            report(
+                f"No security group of {db.label} admits TCP port {port} from a security group of "
+                f"{link.proxy.label} ({', '.join(sg.label for sg in proxy_groups)}). The proxy cannot open "
+                "connections to its target, so every client connection through it fails; add ingress on the "
+                "database's group from the proxy's group on the database port.",
+                db.urn,
+            )
+
+
+# --- rds-subnet-group-two-azs ---------------------------------------------------------------------
+
+SUBNET_GROUP = "aws:rds/subnetGroup:SubnetGroup"
+SUBNET = "aws:ec2/subnet:Subnet"
+
+
+def _check_subnet_group(index: StackIndex, config: Config, report: ReportViolation) -> None:
+    for group in index.of_type(SUBNET_GROUP):
+        value = group.props.get("subnetIds")
+        if not isinstance(value, list):
+            continue
+        if len(value) < 2:
+            report(
+                f"{group.label} lists {len(value)} subnet(s). RDS refuses a DB subnet group that does not cover at "
+                "least two Availability Zones (DBSubnetGroupDoesNotCoverEnoughAZs), so the deploy fails; list "
+                "subnets in two or more Availability Zones.",
+                group.urn,
+            )
+            continue
+        subnets = index.referenced(group, "subnetIds", SUBNET)
+        subnet_ids = {s.props.get("id"): s for s in index.of_type(SUBNET) if isinstance(s.props.get("id"), str)}
+        for item in value:
+            if isinstance(item, str) and item in subnet_ids and subnet_ids[item] not in subnets:
+                subnets.append(subnet_ids[item])
+        if len(subnets) < len(value):
+            continue  # subnets from outside the stack: their zones are unknown here
+        zones = set()
+        for subnet in subnets:
+            zone = subnet.props.get("availabilityZone") or subnet.props.get("availabilityZoneId")
+            if not isinstance(zone, str) or not zone:
+                zones = set()
+                break
+            zones.add(zone)
+        if len(zones) == 1:
+            report(
+                f"{group.label} has all its subnets in {zones.pop()}. RDS refuses a DB subnet group that does not "
+                "cover at least two Availability Zones, and a Multi-AZ standby needs a second zone; add a subnet "
+                "in another Availability Zone.",
+                group.urn,
+            )
+
+
 POLICIES = [
     stack_policy(
         "rds-ingress-only-from-proxy",
@@ -414,5 +572,33 @@ POLICIES = [
         _check_public,
         severity=Severity.CRITICAL,
         remediation="Set publiclyAccessible = false.",
+    ),
+    stack_policy(
+        "rds-not-in-default-security-group",
+        "RDS instances and clusters have security groups of their own: with vpcSecurityGroupIds omitted or naming "
+        "the VPC's default group, every member of that group (anything launched without a group) reaches the database.",
+        (INSTANCE, CLUSTER),
+        _check_default_group,
+        severity=Severity.CRITICAL,
+        remediation="Create a security group for the database that admits only the RDS Proxy's group, and list it "
+        "in vpcSecurityGroupIds.",
+    ),
+    stack_policy(
+        "rds-admits-proxy",
+        "A database that an RDS Proxy targets admits that proxy: some security group of the database allows TCP on "
+        "the database port from a security group of the proxy.",
+        (PROXY_TARGET,),
+        _check_admits_proxy,
+        severity=Severity.HIGH,
+        remediation="Add an ingress rule on the database's security group from the proxy's security group on the "
+        "database port.",
+    ),
+    stack_policy(
+        "rds-subnet-group-two-azs",
+        "DB subnet groups cover at least two Availability Zones (RDS refuses them otherwise).",
+        (SUBNET_GROUP,),
+        _check_subnet_group,
+        severity=Severity.HIGH,
+        remediation="List subnets from two or more Availability Zones in the DB subnet group.",
     ),
 ]
