@@ -1,0 +1,261 @@
+"""Mutation corpus for reachability, subnet groups and consumers (issue 8 section 4, classes 2, 7, part of 9).
+
+Every defect is written in a form the repository's own program does not use (it declares
+``aws.vpc.SecurityGroupIngressRule`` between groups, TCP 5432, a Lambda with vpcConfig wired to
+the proxy): inline blocks, ``aws.ec2.SecurityGroupRule``, ``-1``/``all``/numeric protocols, port
+ranges, IPv6, prefix lists, self references, an app group on the instance, no group at all,
+hard-coded host names, ECS task definitions.  Each must raise a new mandatory finding of the
+expected policy (prod config) compared with the clean setup; each control must have no mandatory
+finding at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pytest
+
+from tests.policies.policy_harness import SUBNETS, VPC, Ctx, check, clean_setup
+
+Program = Callable[[], None]
+Hook = Callable[[Ctx], None]
+
+# --- hooks ---------------------------------------------------------------------------------------
+
+
+def _sg_rule(name: str, **kwargs: Any) -> Hook:
+    """An ``aws.ec2.SecurityGroupRule`` into the database group (the legacy rule resource)."""
+
+    def hook(ctx: Ctx) -> None:
+        args = {k: (v(ctx) if callable(v) else v) for k, v in kwargs.items()}
+        aws.ec2.SecurityGroupRule(name, type="ingress", security_group_id=ctx.db_sg.id, **args)
+
+    return hook
+
+
+def _vpc_rule(name: str, into: Callable[[Ctx], Any] = lambda c: c.db_sg.id, **kwargs: Any) -> Hook:
+    """An ``aws.vpc.SecurityGroupIngressRule`` (by default into the database group)."""
+
+    def hook(ctx: Ctx) -> None:
+        args = {k: (v(ctx) if callable(v) else v) for k, v in kwargs.items()}
+        aws.vpc.SecurityGroupIngressRule(name, security_group_id=into(ctx), **args)
+
+    return hook
+
+
+def _lambda(name: str, variables: Callable[[Ctx], dict[str, Any]], *, in_vpc: bool = True) -> Hook:
+    def hook(ctx: Ctx) -> None:
+        role = aws.iam.Role(f"{name}-role", assume_role_policy=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+        }))
+        aws.lambda_.Function(
+            name,
+            role=role.arn,
+            runtime="python3.12",
+            handler="app.handler",
+            code=pulumi.AssetArchive({"app.py": pulumi.StringAsset("def handler(event, context):\n    return {}\n")}),
+            vpc_config={"subnet_ids": SUBNETS, "security_group_ids": [ctx.app_sg.id]} if in_vpc else None,
+            environment={"variables": variables(ctx)},
+        )
+
+    return hook
+
+
+def _task(name: str, environment: Callable[[Ctx], list[dict[str, Any]]], secrets: bool = False) -> Hook:
+    def hook(ctx: Ctx) -> None:
+        container: dict[str, Any] = {
+            "name": "orders-api",
+            "image": "public.ecr.aws/docker/library/python:3.12",
+            "essential": True,
+            "environment": environment(ctx),
+        }
+        if secrets:
+            container["secrets"] = [{"name": "PGPASSWORD", "valueFrom": ctx.secret.arn}]
+        aws.ecs.TaskDefinition(
+            name,
+            family=name,
+            requires_compatibilities=["FARGATE"],
+            network_mode="awsvpc",
+            cpu="256",
+            memory="512",
+            container_definitions=pulumi.Output.json_dumps([container]),
+        )
+
+    return hook
+
+
+def _literal_task(name: str, host: str) -> Hook:
+    def hook(ctx: Ctx) -> None:
+        container = {"name": "worker", "image": "worker:1", "essential": True,
+                     "environment": [{"name": "PGHOST", "value": host}, {"name": "PGPORT", "value": "5432"}]}
+        aws.ecs.TaskDefinition(name, family=name, container_definitions=json.dumps([container]))
+
+    return hook
+
+
+def _subnet_group(name: str, subnets: Callable[[Ctx], list[Any]]) -> Hook:
+    def hook(ctx: Ctx) -> None:
+        aws.rds.SubnetGroup(name, subnet_ids=subnets(ctx))
+
+    return hook
+
+
+def _subnets_in(*zones: str) -> Callable[[Ctx], list[Any]]:
+    def make(ctx: Ctx) -> list[Any]:
+        return [
+            aws.ec2.Subnet(f"private-{i}", vpc_id=VPC, cidr_block=f"10.0.{i}.0/24", availability_zone=zone).id
+            for i, zone in enumerate(zones)
+        ]
+
+    return make
+
+
+def _program_app_group_on_instance() -> None:
+    """The instance carries the web tier's group, whose own ingress (the tier's self rule on every
+    protocol, harmless on the web servers) now opens the database to every web server."""
+    web = aws.ec2.SecurityGroup("web", vpc_id=VPC, description="web tier")
+    aws.vpc.SecurityGroupIngressRule(
+        "web-internal", security_group_id=web.id, referenced_security_group_id=web.id, ip_protocol="-1"
+    )
+    clean_setup(primary={"vpc_security_group_ids": [web.id]})()
+
+
+def _program_in_default_group() -> None:
+    """The database attached to the VPC's default group, adopted with aws.ec2.DefaultSecurityGroup."""
+    default = aws.ec2.DefaultSecurityGroup(
+        "default", vpc_id=VPC,
+        ingress=[{"protocol": "-1", "self": True, "from_port": 0, "to_port": 0}],
+        egress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"]}],
+    )
+    clean_setup(primary={"vpc_security_group_ids": [default.id]})()
+
+
+def _combine(*hooks: Hook) -> Hook:
+    def hook(ctx: Ctx) -> None:
+        for h in hooks:
+            h(ctx)
+
+    return hook
+
+
+LEGIT_LAMBDA = _lambda(
+    "orders-fn",
+    lambda c: {"DB_HOST": c.proxy.endpoint, "DB_READER_HOST": c.replica.address, "DB_NAME": "orders", "DB_PORT": "5432"},
+)
+
+# --- the corpus ----------------------------------------------------------------------------------
+
+DEFECTS: list[tuple[str, Program, str]] = [
+    # Reachability: every way to write "the app tier reaches the database directly".
+    ("inline-from-app-group", clean_setup(db_sg_ingress=lambda app: [
+        {"protocol": "tcp", "from_port": 5432, "to_port": 5432, "security_groups": [app.id]}]),
+     "rds-ingress-only-from-proxy"),
+    ("sg-rule-port-range-from-app", clean_setup(extra=_sg_rule(
+        "db-from-app-range", protocol="tcp", from_port=5000, to_port=6000, source_security_group_id=lambda c: c.app_sg.id)),
+     "rds-ingress-only-from-proxy"),
+    ("sg-rule-numeric-tcp-all-ports", clean_setup(extra=_sg_rule(
+        "db-from-app-6", protocol="6", from_port=0, to_port=65535, source_security_group_id=lambda c: c.app_sg.id)),
+     "rds-ingress-only-from-proxy"),
+    ("vpc-rule-all-protocols-from-app", clean_setup(extra=_vpc_rule(
+        "db-from-app-all", ip_protocol="-1", referenced_security_group_id=lambda c: c.app_sg.id)),
+     "rds-ingress-only-from-proxy"),
+    ("sg-rule-self-all", clean_setup(extra=_sg_rule("db-self", protocol="all", from_port=0, to_port=65535, self=True)),
+     "rds-ingress-only-from-proxy"),
+    ("inline-self-minus-one", clean_setup(db_sg_ingress=lambda app: [
+        {"protocol": "-1", "from_port": 0, "to_port": 0, "self": True}]),
+     "rds-ingress-only-from-proxy"),
+    ("vpc-rule-self-reference", clean_setup(extra=_vpc_rule(
+        "db-from-db", ip_protocol="tcp", from_port=5432, to_port=5432, referenced_security_group_id=lambda c: c.db_sg.id)),
+     "rds-ingress-only-from-proxy"),
+    ("app-group-attached-to-instance", _program_app_group_on_instance, "rds-ingress-only-from-proxy"),
+    ("no-security-group", clean_setup(primary={"vpc_security_group_ids": None}), "rds-not-in-default-security-group"),
+    ("replica-no-security-group", clean_setup(replica={"vpc_security_group_ids": []}),
+     "rds-not-in-default-security-group"),
+    ("default-security-group-resource", _program_in_default_group, "rds-not-in-default-security-group"),
+    # Address-based access.
+    ("vpc-rule-ipv6-world", clean_setup(extra=_vpc_rule(
+        "db-from-v6", ip_protocol="tcp", from_port=5432, to_port=5432, cidr_ipv6="::/0")), "rds-no-cidr-ingress"),
+    ("vpc-rule-prefix-list", clean_setup(extra=_vpc_rule(
+        "db-from-pl", ip_protocol="tcp", from_port=5432, to_port=5432, prefix_list_id="pl-0123456789abcdef0")),
+     "rds-no-cidr-ingress"),
+    ("inline-ipv6-all-protocols", clean_setup(db_sg_ingress=lambda app: [
+        {"protocol": "-1", "from_port": 0, "to_port": 0, "ipv6_cidr_blocks": ["2001:db8::/32"]}]), "rds-no-cidr-ingress"),
+    ("sg-rule-cidr-range", clean_setup(extra=_sg_rule(
+        "db-from-10", protocol="tcp", from_port=5400, to_port=5500, cidr_blocks=["10.0.0.0/8"])), "rds-no-cidr-ingress"),
+    ("vpc-rule-cidr-all-protocols", clean_setup(extra=_vpc_rule(
+        "db-from-vpc-all", ip_protocol="-1", cidr_ipv4="10.0.0.0/16")), "rds-no-cidr-ingress"),
+    ("replica-public", clean_setup(replica={"publicly_accessible": True}), "rds-not-publicly-accessible"),
+    # The proxy cannot reach its target.
+    ("database-on-other-port", clean_setup(primary={"port": 6432}), "rds-admits-proxy"),
+    # Subnet groups.
+    ("subnet-group-one-subnet", clean_setup(extra=_subnet_group("db-subnets", lambda c: [SUBNETS[0]])),
+     "rds-subnet-group-two-azs"),
+    ("subnet-group-one-zone", clean_setup(extra=_subnet_group("db-subnets", _subnets_in("us-east-1a", "us-east-1a"))),
+     "rds-subnet-group-two-azs"),
+    # Consumers that bypass the proxy.
+    ("lambda-env-instance-address", clean_setup(extra=_lambda(
+        "orders-fn", lambda c: {"PGHOST": c.primary.address, "PGDATABASE": "orders"})), "client-connects-through-proxy"),
+    ("lambda-env-url-literal", clean_setup(extra=_lambda("orders-fn", lambda c: {
+        "DATABASE_URL": "postgresql://app@orders-db.c9akciq32xyz.us-east-1.rds.amazonaws.com:5432/orders"})),
+     "client-connects-through-proxy"),
+    ("ecs-env-instance-endpoint", clean_setup(extra=_task(
+        "orders-api", lambda c: [{"name": "DB_ENDPOINT", "value": c.primary.endpoint}], secrets=True)),
+     "client-connects-through-proxy"),
+    ("ecs-literal-instance-host", clean_setup(extra=_literal_task(
+        "orders-worker", "orders-db.c9akciq32xyz.us-east-1.rds.amazonaws.com")), "client-connects-through-proxy"),
+    ("lambda-proxy-without-vpc", clean_setup(extra=_lambda(
+        "orders-fn", lambda c: {"DB_HOST": c.proxy.endpoint}, in_vpc=False)), "client-in-proxy-vpc"),
+]
+CONTROLS: list[tuple[str, Program]] = [
+    ("clean-setup", clean_setup()),
+    ("read-path-replica-own-group", clean_setup(replica_sg="own")),
+    ("rule-resource-from-proxy", clean_setup(extra=_sg_rule(
+        "db-from-proxy-legacy", protocol="tcp", from_port=5432, to_port=5432, source_security_group_id=lambda c: c.proxy_sg.id))),
+    ("udp-and-icmp-are-not-the-database-port", clean_setup(extra=_combine(
+        _vpc_rule("db-icmp-from-app", ip_protocol="icmp", from_port=-1, to_port=-1,
+                  referenced_security_group_id=lambda c: c.app_sg.id),
+        _sg_rule("db-udp-from-app", protocol="udp", from_port=5432, to_port=5432,
+                 source_security_group_id=lambda c: c.app_sg.id)))),
+    ("lambda-through-proxy-reads-replica", clean_setup(replica_sg="own", extra=LEGIT_LAMBDA)),
+    ("ecs-through-proxy-with-secret", clean_setup(extra=_task(
+        "orders-api", lambda c: [{"name": "PGHOST", "value": c.proxy.endpoint}], secrets=True))),
+    ("ops-lambda-with-instance-arn", clean_setup(extra=_lambda(
+        "snapshotter", lambda c: {"DB_INSTANCE_ARN": c.primary.arn, "RETENTION_DAYS": "7"}))),
+    ("lambda-literal-proxy-host", clean_setup(extra=_lambda("orders-fn", lambda c: {
+        "PGHOST": "orders-proxy.proxy-c9akciq32xyz.us-east-1.rds.amazonaws.com"}))),
+    ("subnet-group-two-zones", clean_setup(extra=_subnet_group("db-subnets", _subnets_in("us-east-1a", "us-east-1b")))),
+    ("subnet-group-literal-subnets", clean_setup(extra=_subnet_group("db-subnets", lambda c: SUBNETS))),
+]
+
+
+# --- the test ------------------------------------------------------------------------------------
+
+SHAPE_MODES = {"planned": True, "deployed": False}
+CLEAN = clean_setup()
+
+
+def _key(v: Any) -> tuple[str, str, str]:
+    return (v.policy, v.urn, v.message)
+
+
+@pytest.mark.parametrize("shape", list(SHAPE_MODES))
+def test_corpus_defects_are_caught_and_controls_pass(shape: str) -> None:
+    unknown = SHAPE_MODES[shape]
+    baseline = {_key(v) for v in check(CLEAN, "prod", unknown=unknown).mandatory}
+    missed = []
+    for case_id, program, expected in DEFECTS:
+        result = check(program, "prod", unknown=unknown)
+        new = [v for v in result.mandatory if v.policy == expected and _key(v) not in baseline]
+        if not new:
+            missed.append(f"{case_id}: expected {expected}, got {sorted(result.fired('mandatory'))}")
+    blocked = []
+    for case_id, program in CONTROLS:
+        result = check(program, "prod", unknown=unknown)
+        blocked += [f"{case_id}: {v.policy}: {v.message}" for v in result.mandatory]
+    assert not missed, "\n".join(missed)
+    assert not blocked, "\n".join(blocked)
