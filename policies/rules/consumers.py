@@ -172,8 +172,8 @@ def _bypasses(index: StackIndex, client: Client, fronted: dict[str, Fronted]) ->
     values = list(client.variables.values())
     # A Lambda whose environment names no host opens no connection from it (shape-independent: the
     # variable names are known even when their values are not).
-    judged = client.res.type != LAMBDA_FUNCTION or not client.readable or any(
-        _HOST_NAME.search(name) for name in client.variables
+    judged = (
+        client.res.type != LAMBDA_FUNCTION or not client.readable or any(_HOST_NAME.search(name) for name in client.variables)
     )
     if judged and not ({PROXY, PROXY_ENDPOINT} & dep_types) and not _names_proxy_host(values):
         for urn in deps:

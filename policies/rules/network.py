@@ -24,7 +24,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from pulumi_policy import ReportViolation, Severity
+from pulumi_policy import EnforcementLevel, ReportViolation, Severity
 
 from .common import (
     CLUSTER,
@@ -492,6 +492,49 @@ def _check_admits_proxy(index: StackIndex, config: Config, report: ReportViolati
             )
 
 
+# --- rds-ingress-database-port-only ----------------------------------------------------------------
+
+
+def _wider_than(rule: Ingress, ports: list[int]) -> str | None:
+    """How *rule* opens more than the database ports, or None when it opens exactly those (or cannot be told)."""
+    proto = _protocol(rule.protocol)
+    if proto in ("-1", "all"):
+        return "every protocol and port"
+    if proto not in ("tcp", "6"):
+        return None
+    low, high = as_number(rule.from_port), as_number(rule.to_port)
+    if low is None or high is None:
+        return None
+    if low == high and int(low) in ports:
+        return None
+    return f"TCP {int(low)}-{int(high)}"
+
+
+def _check_port_only(index: StackIndex, config: Config, report: ReportViolation) -> None:
+    view = network_view(index)
+    for rule in view.ingress:
+        dbs = view.db_groups.get(rule.target.urn)
+        if not dbs:
+            continue
+        ports = _db_ports(dbs)
+        if not any(rule.covers_port(p) for p in ports):
+            continue
+        wider = _wider_than(rule, ports)
+        if wider is None:
+            continue
+        where = (
+            f"inline ingress of {rule.target.label}"
+            if rule.declared_by is rule.target
+            else f"{rule.declared_by.label} (into {rule.target.label})"
+        )
+        report(
+            f"{where} opens {wider} on the database group of {_db_names(dbs)}, not just port "
+            f"{', '.join(map(str, ports))}. Anything else listening there (or added later) is reachable too; "
+            "narrow the rule to TCP on the database port.",
+            rule.declared_by.urn,
+        )
+
+
 # --- rds-subnet-group-two-azs ---------------------------------------------------------------------
 
 SUBNET_GROUP = "aws:rds/subnetGroup:SubnetGroup"
@@ -518,7 +561,7 @@ def _check_subnet_group(index: StackIndex, config: Config, report: ReportViolati
                 subnets.append(subnet_ids[item])
         if len(subnets) < len(value):
             continue  # subnets from outside the stack: their zones are unknown here
-        zones = set()
+        zones: set[str] = set()
         for subnet in subnets:
             zone = subnet.props.get("availabilityZone") or subnet.props.get("availabilityZoneId")
             if not isinstance(zone, str) or not zone:
@@ -600,5 +643,14 @@ POLICIES = [
         _check_subnet_group,
         severity=Severity.HIGH,
         remediation="List subnets from two or more Availability Zones in the DB subnet group.",
+    ),
+    stack_policy(
+        "rds-ingress-database-port-only",
+        "Ingress into database security groups opens TCP on the database port only, not every protocol or a port range.",
+        (INSTANCE, CLUSTER),
+        _check_port_only,
+        severity=Severity.LOW,
+        enforcement_level=EnforcementLevel.ADVISORY,
+        remediation="Use ipProtocol tcp with fromPort = toPort = the database port.",
     ),
 ]

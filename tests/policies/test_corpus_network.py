@@ -49,10 +49,17 @@ def _vpc_rule(name: str, into: Callable[[Ctx], Any] = lambda c: c.db_sg.id, **kw
 
 def _lambda(name: str, variables: Callable[[Ctx], dict[str, Any]], *, in_vpc: bool = True) -> Hook:
     def hook(ctx: Ctx) -> None:
-        role = aws.iam.Role(f"{name}-role", assume_role_policy=json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-        }))
+        role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                    ],
+                }
+            ),
+        )
         aws.lambda_.Function(
             name,
             role=role.arn,
@@ -91,8 +98,12 @@ def _task(name: str, environment: Callable[[Ctx], list[dict[str, Any]]], secrets
 
 def _literal_task(name: str, host: str) -> Hook:
     def hook(ctx: Ctx) -> None:
-        container = {"name": "worker", "image": "worker:1", "essential": True,
-                     "environment": [{"name": "PGHOST", "value": host}, {"name": "PGPORT", "value": "5432"}]}
+        container = {
+            "name": "worker",
+            "image": "worker:1",
+            "essential": True,
+            "environment": [{"name": "PGHOST", "value": host}, {"name": "PGPORT", "value": "5432"}],
+        }
         aws.ecs.TaskDefinition(name, family=name, container_definitions=json.dumps([container]))
 
     return hook
@@ -128,7 +139,8 @@ def _program_app_group_on_instance() -> None:
 def _program_in_default_group() -> None:
     """The database attached to the VPC's default group, adopted with aws.ec2.DefaultSecurityGroup."""
     default = aws.ec2.DefaultSecurityGroup(
-        "default", vpc_id=VPC,
+        "default",
+        vpc_id=VPC,
         ingress=[{"protocol": "-1", "self": True, "from_port": 0, "to_port": 0}],
         egress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"]}],
     )
@@ -152,82 +164,186 @@ LEGIT_LAMBDA = _lambda(
 
 DEFECTS: list[tuple[str, Program, str]] = [
     # Reachability: every way to write "the app tier reaches the database directly".
-    ("inline-from-app-group", clean_setup(db_sg_ingress=lambda app: [
-        {"protocol": "tcp", "from_port": 5432, "to_port": 5432, "security_groups": [app.id]}]),
-     "rds-ingress-only-from-proxy"),
-    ("sg-rule-port-range-from-app", clean_setup(extra=_sg_rule(
-        "db-from-app-range", protocol="tcp", from_port=5000, to_port=6000, source_security_group_id=lambda c: c.app_sg.id)),
-     "rds-ingress-only-from-proxy"),
-    ("sg-rule-numeric-tcp-all-ports", clean_setup(extra=_sg_rule(
-        "db-from-app-6", protocol="6", from_port=0, to_port=65535, source_security_group_id=lambda c: c.app_sg.id)),
-     "rds-ingress-only-from-proxy"),
-    ("vpc-rule-all-protocols-from-app", clean_setup(extra=_vpc_rule(
-        "db-from-app-all", ip_protocol="-1", referenced_security_group_id=lambda c: c.app_sg.id)),
-     "rds-ingress-only-from-proxy"),
-    ("sg-rule-self-all", clean_setup(extra=_sg_rule("db-self", protocol="all", from_port=0, to_port=65535, self=True)),
-     "rds-ingress-only-from-proxy"),
-    ("inline-self-minus-one", clean_setup(db_sg_ingress=lambda app: [
-        {"protocol": "-1", "from_port": 0, "to_port": 0, "self": True}]),
-     "rds-ingress-only-from-proxy"),
-    ("vpc-rule-self-reference", clean_setup(extra=_vpc_rule(
-        "db-from-db", ip_protocol="tcp", from_port=5432, to_port=5432, referenced_security_group_id=lambda c: c.db_sg.id)),
-     "rds-ingress-only-from-proxy"),
+    (
+        "inline-from-app-group",
+        clean_setup(
+            db_sg_ingress=lambda app: [{"protocol": "tcp", "from_port": 5432, "to_port": 5432, "security_groups": [app.id]}]
+        ),
+        "rds-ingress-only-from-proxy",
+    ),
+    (
+        "sg-rule-port-range-from-app",
+        clean_setup(
+            extra=_sg_rule(
+                "db-from-app-range", protocol="tcp", from_port=5000, to_port=6000, source_security_group_id=lambda c: c.app_sg.id
+            )
+        ),
+        "rds-ingress-only-from-proxy",
+    ),
+    (
+        "sg-rule-numeric-tcp-all-ports",
+        clean_setup(
+            extra=_sg_rule(
+                "db-from-app-6", protocol="6", from_port=0, to_port=65535, source_security_group_id=lambda c: c.app_sg.id
+            )
+        ),
+        "rds-ingress-only-from-proxy",
+    ),
+    (
+        "vpc-rule-all-protocols-from-app",
+        clean_setup(extra=_vpc_rule("db-from-app-all", ip_protocol="-1", referenced_security_group_id=lambda c: c.app_sg.id)),
+        "rds-ingress-only-from-proxy",
+    ),
+    (
+        "sg-rule-self-all",
+        clean_setup(extra=_sg_rule("db-self", protocol="all", from_port=0, to_port=65535, self=True)),
+        "rds-ingress-only-from-proxy",
+    ),
+    (
+        "inline-self-minus-one",
+        clean_setup(db_sg_ingress=lambda app: [{"protocol": "-1", "from_port": 0, "to_port": 0, "self": True}]),
+        "rds-ingress-only-from-proxy",
+    ),
+    (
+        "vpc-rule-self-reference",
+        clean_setup(
+            extra=_vpc_rule(
+                "db-from-db", ip_protocol="tcp", from_port=5432, to_port=5432, referenced_security_group_id=lambda c: c.db_sg.id
+            )
+        ),
+        "rds-ingress-only-from-proxy",
+    ),
     ("app-group-attached-to-instance", _program_app_group_on_instance, "rds-ingress-only-from-proxy"),
     ("no-security-group", clean_setup(primary={"vpc_security_group_ids": None}), "rds-not-in-default-security-group"),
-    ("replica-no-security-group", clean_setup(replica={"vpc_security_group_ids": []}),
-     "rds-not-in-default-security-group"),
+    ("replica-no-security-group", clean_setup(replica={"vpc_security_group_ids": []}), "rds-not-in-default-security-group"),
     ("default-security-group-resource", _program_in_default_group, "rds-not-in-default-security-group"),
     # Address-based access.
-    ("vpc-rule-ipv6-world", clean_setup(extra=_vpc_rule(
-        "db-from-v6", ip_protocol="tcp", from_port=5432, to_port=5432, cidr_ipv6="::/0")), "rds-no-cidr-ingress"),
-    ("vpc-rule-prefix-list", clean_setup(extra=_vpc_rule(
-        "db-from-pl", ip_protocol="tcp", from_port=5432, to_port=5432, prefix_list_id="pl-0123456789abcdef0")),
-     "rds-no-cidr-ingress"),
-    ("inline-ipv6-all-protocols", clean_setup(db_sg_ingress=lambda app: [
-        {"protocol": "-1", "from_port": 0, "to_port": 0, "ipv6_cidr_blocks": ["2001:db8::/32"]}]), "rds-no-cidr-ingress"),
-    ("sg-rule-cidr-range", clean_setup(extra=_sg_rule(
-        "db-from-10", protocol="tcp", from_port=5400, to_port=5500, cidr_blocks=["10.0.0.0/8"])), "rds-no-cidr-ingress"),
-    ("vpc-rule-cidr-all-protocols", clean_setup(extra=_vpc_rule(
-        "db-from-vpc-all", ip_protocol="-1", cidr_ipv4="10.0.0.0/16")), "rds-no-cidr-ingress"),
+    (
+        "vpc-rule-ipv6-world",
+        clean_setup(extra=_vpc_rule("db-from-v6", ip_protocol="tcp", from_port=5432, to_port=5432, cidr_ipv6="::/0")),
+        "rds-no-cidr-ingress",
+    ),
+    (
+        "vpc-rule-prefix-list",
+        clean_setup(
+            extra=_vpc_rule("db-from-pl", ip_protocol="tcp", from_port=5432, to_port=5432, prefix_list_id="pl-0123456789abcdef0")
+        ),
+        "rds-no-cidr-ingress",
+    ),
+    (
+        "inline-ipv6-all-protocols",
+        clean_setup(
+            db_sg_ingress=lambda app: [{"protocol": "-1", "from_port": 0, "to_port": 0, "ipv6_cidr_blocks": ["2001:db8::/32"]}]
+        ),
+        "rds-no-cidr-ingress",
+    ),
+    (
+        "sg-rule-cidr-range",
+        clean_setup(extra=_sg_rule("db-from-10", protocol="tcp", from_port=5400, to_port=5500, cidr_blocks=["10.0.0.0/8"])),
+        "rds-no-cidr-ingress",
+    ),
+    (
+        "vpc-rule-cidr-all-protocols",
+        clean_setup(extra=_vpc_rule("db-from-vpc-all", ip_protocol="-1", cidr_ipv4="10.0.0.0/16")),
+        "rds-no-cidr-ingress",
+    ),
     ("replica-public", clean_setup(replica={"publicly_accessible": True}), "rds-not-publicly-accessible"),
     # The proxy cannot reach its target.
     ("database-on-other-port", clean_setup(primary={"port": 6432}), "rds-admits-proxy"),
     # Subnet groups.
-    ("subnet-group-one-subnet", clean_setup(extra=_subnet_group("db-subnets", lambda c: [SUBNETS[0]])),
-     "rds-subnet-group-two-azs"),
-    ("subnet-group-one-zone", clean_setup(extra=_subnet_group("db-subnets", _subnets_in("us-east-1a", "us-east-1a"))),
-     "rds-subnet-group-two-azs"),
+    (
+        "subnet-group-one-subnet",
+        clean_setup(extra=_subnet_group("db-subnets", lambda c: [SUBNETS[0]])),
+        "rds-subnet-group-two-azs",
+    ),
+    (
+        "subnet-group-one-zone",
+        clean_setup(extra=_subnet_group("db-subnets", _subnets_in("us-east-1a", "us-east-1a"))),
+        "rds-subnet-group-two-azs",
+    ),
     # Consumers that bypass the proxy.
-    ("lambda-env-instance-address", clean_setup(extra=_lambda(
-        "orders-fn", lambda c: {"PGHOST": c.primary.address, "PGDATABASE": "orders"})), "client-connects-through-proxy"),
-    ("lambda-env-url-literal", clean_setup(extra=_lambda("orders-fn", lambda c: {
-        "DATABASE_URL": "postgresql://app@orders-db.c9akciq32xyz.us-east-1.rds.amazonaws.com:5432/orders"})),
-     "client-connects-through-proxy"),
-    ("ecs-env-instance-endpoint", clean_setup(extra=_task(
-        "orders-api", lambda c: [{"name": "DB_ENDPOINT", "value": c.primary.endpoint}], secrets=True)),
-     "client-connects-through-proxy"),
-    ("ecs-literal-instance-host", clean_setup(extra=_literal_task(
-        "orders-worker", "orders-db.c9akciq32xyz.us-east-1.rds.amazonaws.com")), "client-connects-through-proxy"),
-    ("lambda-proxy-without-vpc", clean_setup(extra=_lambda(
-        "orders-fn", lambda c: {"DB_HOST": c.proxy.endpoint}, in_vpc=False)), "client-in-proxy-vpc"),
+    (
+        "lambda-env-instance-address",
+        clean_setup(extra=_lambda("orders-fn", lambda c: {"PGHOST": c.primary.address, "PGDATABASE": "orders"})),
+        "client-connects-through-proxy",
+    ),
+    (
+        "lambda-env-url-literal",
+        clean_setup(
+            extra=_lambda(
+                "orders-fn",
+                lambda c: {"DATABASE_URL": "postgresql://app@orders-db.c9akciq32xyz.us-east-1.rds.amazonaws.com:5432/orders"},
+            )
+        ),
+        "client-connects-through-proxy",
+    ),
+    (
+        "ecs-env-instance-endpoint",
+        clean_setup(extra=_task("orders-api", lambda c: [{"name": "DB_ENDPOINT", "value": c.primary.endpoint}], secrets=True)),
+        "client-connects-through-proxy",
+    ),
+    (
+        "ecs-literal-instance-host",
+        clean_setup(extra=_literal_task("orders-worker", "orders-db.c9akciq32xyz.us-east-1.rds.amazonaws.com")),
+        "client-connects-through-proxy",
+    ),
+    (
+        "lambda-proxy-without-vpc",
+        clean_setup(extra=_lambda("orders-fn", lambda c: {"DB_HOST": c.proxy.endpoint}, in_vpc=False)),
+        "client-in-proxy-vpc",
+    ),
 ]
 CONTROLS: list[tuple[str, Program]] = [
     ("clean-setup", clean_setup()),
     ("read-path-replica-own-group", clean_setup(replica_sg="own")),
-    ("rule-resource-from-proxy", clean_setup(extra=_sg_rule(
-        "db-from-proxy-legacy", protocol="tcp", from_port=5432, to_port=5432, source_security_group_id=lambda c: c.proxy_sg.id))),
-    ("udp-and-icmp-are-not-the-database-port", clean_setup(extra=_combine(
-        _vpc_rule("db-icmp-from-app", ip_protocol="icmp", from_port=-1, to_port=-1,
-                  referenced_security_group_id=lambda c: c.app_sg.id),
-        _sg_rule("db-udp-from-app", protocol="udp", from_port=5432, to_port=5432,
-                 source_security_group_id=lambda c: c.app_sg.id)))),
+    (
+        "rule-resource-from-proxy",
+        clean_setup(
+            extra=_sg_rule(
+                "db-from-proxy-legacy",
+                protocol="tcp",
+                from_port=5432,
+                to_port=5432,
+                source_security_group_id=lambda c: c.proxy_sg.id,
+            )
+        ),
+    ),
+    (
+        "udp-and-icmp-are-not-the-database-port",
+        clean_setup(
+            extra=_combine(
+                _vpc_rule(
+                    "db-icmp-from-app",
+                    ip_protocol="icmp",
+                    from_port=-1,
+                    to_port=-1,
+                    referenced_security_group_id=lambda c: c.app_sg.id,
+                ),
+                _sg_rule(
+                    "db-udp-from-app",
+                    protocol="udp",
+                    from_port=5432,
+                    to_port=5432,
+                    source_security_group_id=lambda c: c.app_sg.id,
+                ),
+            )
+        ),
+    ),
     ("lambda-through-proxy-reads-replica", clean_setup(replica_sg="own", extra=LEGIT_LAMBDA)),
-    ("ecs-through-proxy-with-secret", clean_setup(extra=_task(
-        "orders-api", lambda c: [{"name": "PGHOST", "value": c.proxy.endpoint}], secrets=True))),
-    ("ops-lambda-with-instance-arn", clean_setup(extra=_lambda(
-        "snapshotter", lambda c: {"DB_INSTANCE_ARN": c.primary.arn, "RETENTION_DAYS": "7"}))),
-    ("lambda-literal-proxy-host", clean_setup(extra=_lambda("orders-fn", lambda c: {
-        "PGHOST": "orders-proxy.proxy-c9akciq32xyz.us-east-1.rds.amazonaws.com"}))),
+    (
+        "ecs-through-proxy-with-secret",
+        clean_setup(extra=_task("orders-api", lambda c: [{"name": "PGHOST", "value": c.proxy.endpoint}], secrets=True)),
+    ),
+    (
+        "ops-lambda-with-instance-arn",
+        clean_setup(extra=_lambda("snapshotter", lambda c: {"DB_INSTANCE_ARN": c.primary.arn, "RETENTION_DAYS": "7"})),
+    ),
+    (
+        "lambda-literal-proxy-host",
+        clean_setup(
+            extra=_lambda("orders-fn", lambda c: {"PGHOST": "orders-proxy.proxy-c9akciq32xyz.us-east-1.rds.amazonaws.com"})
+        ),
+    ),
     ("subnet-group-two-zones", clean_setup(extra=_subnet_group("db-subnets", _subnets_in("us-east-1a", "us-east-1b")))),
     ("subnet-group-literal-subnets", clean_setup(extra=_subnet_group("db-subnets", lambda c: SUBNETS))),
 ]
