@@ -254,7 +254,37 @@ def network_view(index: StackIndex) -> NetworkView:
                 undetermined=undetermined,
             )
         )
-    return NetworkView(db_groups, proxy_groups, ingress)
+    return NetworkView(db_groups, proxy_groups, _without_refreshed_copies(ingress))
+
+
+_PROTOCOL_NAMES = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1"}
+
+
+def _signature(rule: Ingress) -> tuple[Any, ...]:
+    """What a rule admits, independent of how it was written (for matching refreshed copies)."""
+    proto = _protocol(rule.protocol)
+    proto = _PROTOCOL_NAMES.get(proto, proto) if proto is not None else None
+    ports = (None, None) if proto == "-1" else (as_number(rule.from_port), as_number(rule.to_port))
+    return (
+        rule.target.urn,
+        proto,
+        ports,
+        frozenset(g.urn for g in rule.source_groups),
+        frozenset(rule.external_groups),
+        frozenset(rule.cidrs),
+        frozenset(rule.prefix_lists),
+    )
+
+
+def _without_refreshed_copies(ingress: list[Ingress]) -> list[Ingress]:
+    """Drop inline blocks that repeat a rule resource of the stack.
+
+    On a deployed stack the engine sends each group's ``ingress`` as refreshed from AWS, which
+    lists the rules declared as separate rule resources too; judged twice they would be reported
+    twice, once on the group.  The rule resource is the one that declares them.
+    """
+    declared = {_signature(r) for r in ingress if r.declared_by is not r.target}
+    return [r for r in ingress if r.declared_by is not r.target or _signature(r) not in declared]
 
 
 def _db_names(dbs: list[Res]) -> str:
