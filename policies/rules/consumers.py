@@ -41,6 +41,7 @@ from .common import (
     INSTANCE,
     PROXY,
     PROXY_ENDPOINT,
+    SECURITY_GROUP,
     Config,
     Res,
     StackIndex,
@@ -50,6 +51,7 @@ from .common import (
     proxy_links,
     stack_policy,
 )
+from .network import attached_groups, group_ids, network_view
 
 LAMBDA_FUNCTION = "aws:lambda/function:Function"
 ECS_TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
@@ -239,6 +241,60 @@ def _check_in_vpc(index: StackIndex, config: Config, report: ReportViolation) ->
         )
 
 
+# --- proxy-admits-client ----------------------------------------------------------------------------
+
+
+def _function_groups(index: StackIndex, res: Res, ids: dict[str, Res]) -> tuple[list[Res], bool]:
+    """The stack's security groups in a function's vpcConfig, and whether those are all of its groups."""
+    vpc = res.props.get("vpcConfig")
+    value = vpc.get("securityGroupIds") if isinstance(vpc, dict) else None
+    referenced = index.referenced(res, "vpcConfig", SECURITY_GROUP)
+    found = {sg.urn: sg for sg in referenced}
+    if not isinstance(value, list) or not value:
+        return list(found.values()), False
+    unexplained = 0
+    for item in value:
+        if isinstance(item, str) and item in ids:
+            found[ids[item].urn] = ids[item]
+        else:
+            unexplained += 1
+    return list(found.values()), unexplained <= len(referenced)
+
+
+def _check_admits_client(index: StackIndex, config: Config, report: ReportViolation) -> None:
+    view = None
+    ids = group_ids(index)
+    for res in index.of_type(LAMBDA_FUNCTION):
+        entry = _uses_proxy(index, _lambda_client(res))
+        if entry is None:
+            continue
+        entry_groups, entry_complete = attached_groups(index, entry, ids)
+        fn_groups, fn_complete = _function_groups(index, res, ids)
+        if not entry_groups or not entry_complete or not fn_groups or not fn_complete:
+            continue  # a group outside the stack (or the default group): its rules are not ours to read
+        view = view or network_view(index)
+        targets = {sg.urn for sg in entry_groups}
+        sources = {sg.urn for sg in fn_groups}
+        admitted = any(
+            rule.target.urn in targets
+            and (
+                rule.undetermined
+                or rule.cidrs
+                or rule.prefix_lists
+                or rule.external_groups
+                or any(src.urn in sources for src in rule.source_groups)
+            )
+            for rule in view.ingress
+        )
+        if not admitted:
+            report(
+                f"{res.label} connects to {entry.label}, but no security group of {entry.label} admits the function's "
+                f"groups ({', '.join(sg.label for sg in fn_groups)}). Every connection from the function times out; "
+                "add ingress on the proxy's group from the function's group on the database port.",
+                res.urn,
+            )
+
+
 POLICIES = [
     stack_policy(
         "client-connects-through-proxy",
@@ -256,5 +312,14 @@ POLICIES = [
         _check_in_vpc,
         severity=Severity.HIGH,
         remediation="Give the function a vpcConfig with the proxy's private subnets and an app security group.",
+    ),
+    stack_policy(
+        "proxy-admits-client",
+        "A Lambda function that connects to an RDS Proxy (or proxy endpoint) is admitted by a security group of that "
+        "proxy: some ingress rule names one of the function's groups.",
+        (LAMBDA_FUNCTION,),
+        _check_admits_client,
+        severity=Severity.HIGH,
+        remediation="Add ingress on the proxy's security group from the function's security group.",
     ),
 ]

@@ -113,7 +113,7 @@ class NetworkView:
     ingress: list[Ingress]
 
 
-def _group_ids(index: StackIndex) -> dict[str, Res]:
+def group_ids(index: StackIndex) -> dict[str, Res]:
     """Known ``sg-...`` ids of the stack's groups (literal or known outputs)."""
     out = {}
     for sg in index.of_type(SECURITY_GROUP):
@@ -167,7 +167,7 @@ def _strings(value: Any) -> list[str]:
 
 
 def network_view(index: StackIndex) -> NetworkView:
-    ids = _group_ids(index)
+    ids = group_ids(index)
     db_groups = _attached(index, (INSTANCE, CLUSTER), ids)
     proxy_groups = _attached(index, (PROXY, PROXY_ENDPOINT), ids)
     ingress: list[Ingress] = []
@@ -469,7 +469,7 @@ def _check_default_group(index: StackIndex, config: Config, report: ReportViolat
 # --- rds-admits-proxy --------------------------------------------------------------------------------
 
 
-def _attached_groups(index: StackIndex, res: Res, ids: dict[str, Res]) -> tuple[list[Res], bool]:
+def attached_groups(index: StackIndex, res: Res, ids: dict[str, Res]) -> tuple[list[Res], bool]:
     """Security groups of the stack attached to *res*, and whether every attached group is one of them."""
     value = res.props.get("vpcSecurityGroupIds")
     found = {sg.urn: sg for sg in index.referenced(res, "vpcSecurityGroupIds", SECURITY_GROUP)}
@@ -489,13 +489,13 @@ def _attached_groups(index: StackIndex, res: Res, ids: dict[str, Res]) -> tuple[
 
 def _check_admits_proxy(index: StackIndex, config: Config, report: ReportViolation) -> None:
     view = network_view(index)
-    ids = _group_ids(index)
+    ids = group_ids(index)
     for link in proxy_links(index):
         db = link.instance or link.cluster
         if link.proxy is None or db is None:
             continue
-        db_groups, db_complete = _attached_groups(index, db, ids)
-        proxy_groups, proxy_complete = _attached_groups(index, link.proxy, ids)
+        db_groups, db_complete = attached_groups(index, db, ids)
+        proxy_groups, proxy_complete = attached_groups(index, link.proxy, ids)
         if not db_groups or not db_complete or not proxy_groups or not proxy_complete:
             continue  # default group, or a group outside the stack: its rules are not ours to read
         port = _db_ports([db])[0]

@@ -47,8 +47,17 @@ def _vpc_rule(name: str, into: Callable[[Ctx], Any] = lambda c: c.db_sg.id, **kw
     return hook
 
 
-def _lambda(name: str, variables: Callable[[Ctx], dict[str, Any]], *, in_vpc: bool = True) -> Hook:
+def _lambda(
+    name: str,
+    variables: Callable[[Ctx], dict[str, Any]],
+    *,
+    in_vpc: bool = True,
+    own_group: bool = False,
+) -> Hook:
+    """A function in the app group (or, with *own_group*, in a group of its own that nothing admits)."""
+
     def hook(ctx: Ctx) -> None:
+        group = aws.ec2.SecurityGroup(f"{name}-sg", vpc_id=VPC, description="function") if own_group else ctx.app_sg
         role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=json.dumps(
@@ -66,7 +75,7 @@ def _lambda(name: str, variables: Callable[[Ctx], dict[str, Any]], *, in_vpc: bo
             runtime="python3.12",
             handler="app.handler",
             code=pulumi.AssetArchive({"app.py": pulumi.StringAsset("def handler(event, context):\n    return {}\n")}),
-            vpc_config={"subnet_ids": SUBNETS, "security_group_ids": [ctx.app_sg.id]} if in_vpc else None,
+            vpc_config={"subnet_ids": SUBNETS, "security_group_ids": [group.id]} if in_vpc else None,
             environment={"variables": variables(ctx)},
         )
 
@@ -291,6 +300,11 @@ DEFECTS: list[tuple[str, Program, str]] = [
         "lambda-proxy-without-vpc",
         clean_setup(extra=_lambda("orders-fn", lambda c: {"DB_HOST": c.proxy.endpoint}, in_vpc=False)),
         "client-in-proxy-vpc",
+    ),
+    (
+        "lambda-in-group-the-proxy-does-not-admit",
+        clean_setup(extra=_lambda("orders-fn", lambda c: {"DB_HOST": c.proxy.endpoint}, own_group=True)),
+        "proxy-admits-client",
     ),
 ]
 CONTROLS: list[tuple[str, Program]] = [
