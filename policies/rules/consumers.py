@@ -36,25 +36,12 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, Severity
 
-from .common import (
-    CLUSTER,
-    INSTANCE,
-    PROXY,
-    PROXY_ENDPOINT,
-    SECURITY_GROUP,
-    Config,
-    Res,
-    StackIndex,
-    as_list,
-    is_replica,
-    is_unknown,
-    proxy_links,
-    stack_policy,
-)
 from .network import attached_groups, group_ids, network_view
-
-LAMBDA_FUNCTION = "aws:lambda/function:Function"
-ECS_TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+from .policy_factory import Config, stack_policy
+from .property_values import as_list, is_unknown
+from .rds_lookups import is_replica, proxy_links
+from .resource_types import CLUSTER, ECS_TASK_DEFINITION, INSTANCE, LAMBDA_FUNCTION, PROXY, PROXY_ENDPOINT, SECURITY_GROUP
+from .stack_index import Res, StackIndex
 
 #: The property of each client type that carries its connection settings.
 _SETTINGS_PROPERTY = {LAMBDA_FUNCTION: "environment", ECS_TASK_DEFINITION: "containerDefinitions"}
@@ -295,31 +282,33 @@ def _check_admits_client(index: StackIndex, config: Config, report: ReportViolat
             )
 
 
-POLICIES = [
-    stack_policy(
-        "client-connects-through-proxy",
-        "The stack's clients (Lambda environment, ECS container environment) connect to the RDS Proxy endpoint, "
-        "not to the instance or cluster the proxy fronts; read replicas, which no proxy can front, may be named.",
-        (LAMBDA_FUNCTION, ECS_TASK_DEFINITION),
-        _check_through_proxy,
-        severity=Severity.HIGH,
-        remediation="Set the client's host to the proxy's endpoint output instead of the database's address.",
-    ),
-    stack_policy(
-        "client-in-proxy-vpc",
-        "Lambda functions that connect to an RDS Proxy run in a VPC (vpcConfig with subnets and security groups).",
-        (LAMBDA_FUNCTION,),
-        _check_in_vpc,
-        severity=Severity.HIGH,
-        remediation="Give the function a vpcConfig with the proxy's private subnets and an app security group.",
-    ),
-    stack_policy(
-        "proxy-admits-client",
-        "A Lambda function that connects to an RDS Proxy (or proxy endpoint) is admitted by a security group of that "
-        "proxy: some ingress rule names one of the function's groups.",
-        (LAMBDA_FUNCTION,),
-        _check_admits_client,
-        severity=Severity.HIGH,
-        remediation="Add ingress on the proxy's security group from the function's security group.",
-    ),
-]
+CLIENT_CONNECTS_THROUGH_PROXY = stack_policy(
+    "client-connects-through-proxy",
+    "The stack's clients (Lambda environment, ECS container environment) connect to the RDS Proxy endpoint, "
+    "not to the instance or cluster the proxy fronts; read replicas, which no proxy can front, may be named.",
+    (LAMBDA_FUNCTION, ECS_TASK_DEFINITION),
+    _check_through_proxy,
+    severity=Severity.HIGH,
+    remediation="Set the client's host to the proxy's endpoint output instead of the database's address.",
+)
+
+
+CLIENT_IN_PROXY_VPC = stack_policy(
+    "client-in-proxy-vpc",
+    "Lambda functions that connect to an RDS Proxy run in a VPC (vpcConfig with subnets and security groups).",
+    (LAMBDA_FUNCTION,),
+    _check_in_vpc,
+    severity=Severity.HIGH,
+    remediation="Give the function a vpcConfig with the proxy's private subnets and an app security group.",
+)
+
+
+PROXY_ADMITS_CLIENT = stack_policy(
+    "proxy-admits-client",
+    "A Lambda function that connects to an RDS Proxy (or proxy endpoint) is admitted by a security group of that "
+    "proxy: some ingress rule names one of the function's groups.",
+    (LAMBDA_FUNCTION,),
+    _check_admits_client,
+    severity=Severity.HIGH,
+    remediation="Add ingress on the proxy's security group from the function's security group.",
+)

@@ -26,8 +26,13 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, ReportViolation, Severity
 
-from .common import (
+from .config_schemas import string_list_schema
+from .policy_factory import Config, Props, resource_policy, stack_policy
+from .property_values import as_bool, as_list, as_number, is_unknown
+from .rds_lookups import engine_of, is_replica, proxy_links
+from .resource_types import (
     CLUSTER,
+    DEFAULT_SECURITY_GROUP,
     INSTANCE,
     PROXY,
     PROXY_ENDPOINT,
@@ -35,22 +40,11 @@ from .common import (
     SECURITY_GROUP,
     SG_INGRESS_RULE,
     SG_RULE,
-    Config,
-    Props,
-    Res,
-    StackIndex,
-    as_bool,
-    as_list,
-    as_number,
-    engine_of,
-    is_replica,
-    is_unknown,
+    SUBNET,
+    SUBNET_GROUP,
     label,
-    proxy_links,
-    resource_policy,
-    stack_policy,
-    string_list_schema,
 )
+from .stack_index import Res, StackIndex
 
 _DEFAULT_PORTS = {"postgres": 5432, "aurora-postgresql": 5432, "mysql": 3306, "mariadb": 3306, "aurora-mysql": 3306}
 
@@ -431,10 +425,6 @@ def _check_public(type_: str, name: str, props: Props, config: Config, report: R
 
 # --- rds-not-in-default-security-group ------------------------------------------------------------
 
-#: The VPC's default group, when a stack manages it (the provider adopts it, it never creates one).
-DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
-
-
 def _default_group_reason(index: StackIndex, db: Res) -> str | None:
     """Why *db* sits in its VPC's default security group, or None when it does not (or cannot be told)."""
     value = db.props.get("vpcSecurityGroupIds")
@@ -567,10 +557,6 @@ def _check_port_only(index: StackIndex, config: Config, report: ReportViolation)
 
 # --- rds-subnet-group-two-azs ---------------------------------------------------------------------
 
-SUBNET_GROUP = "aws:rds/subnetGroup:SubnetGroup"
-SUBNET = "aws:ec2/subnet:Subnet"
-
-
 def _check_subnet_group(index: StackIndex, config: Config, report: ReportViolation) -> None:
     for group in index.of_type(SUBNET_GROUP):
         value = group.props.get("subnetIds")
@@ -607,80 +593,90 @@ def _check_subnet_group(index: StackIndex, config: Config, report: ReportViolati
             )
 
 
-POLICIES = [
-    stack_policy(
-        "rds-ingress-only-from-proxy",
-        "Security groups of RDS primaries and clusters accept ingress only from security groups attached to an "
-        "RDS Proxy (inline ingress, aws.vpc.SecurityGroupIngressRule and aws.ec2.SecurityGroupRule alike). A group "
-        "attached only to read replicas of an instance may also admit application security groups: RDS Proxy "
-        "cannot target such replicas, so they are the read path.",
-        (INSTANCE, CLUSTER),
-        _check_ingress_from_proxy,
-        severity=Severity.HIGH,
-        schema=string_list_schema(
-            "allowedSourceSecurityGroupIds",
-            "Security group ids outside the stack that may reach databases (for example a proxy managed by another stack).",
-            pattern="^sg-[0-9a-f]{8,17}$",
-        ),
-        remediation="Allow ingress to the primary's security group only from the proxy's security group and point "
-        "applications at the proxy; put read replicas in a group of their own for direct reads.",
+RDS_INGRESS_ONLY_FROM_PROXY = stack_policy(
+    "rds-ingress-only-from-proxy",
+    "Security groups of RDS primaries and clusters accept ingress only from security groups attached to an "
+    "RDS Proxy (inline ingress, aws.vpc.SecurityGroupIngressRule and aws.ec2.SecurityGroupRule alike). A group "
+    "attached only to read replicas of an instance may also admit application security groups: RDS Proxy "
+    "cannot target such replicas, so they are the read path.",
+    (INSTANCE, CLUSTER),
+    _check_ingress_from_proxy,
+    severity=Severity.HIGH,
+    schema=string_list_schema(
+        "allowedSourceSecurityGroupIds",
+        "Security group ids outside the stack that may reach databases (for example a proxy managed by another stack).",
+        pattern="^sg-[0-9a-f]{8,17}$",
     ),
-    stack_policy(
-        "rds-no-cidr-ingress",
-        "Security groups of RDS databases do not open the database port to CIDR ranges or prefix lists.",
-        (INSTANCE, CLUSTER),
-        _check_cidr_ingress,
-        severity=Severity.CRITICAL,
-        schema=string_list_schema(
-            "allowedCidrs",
-            "CIDR ranges that may reach the database port directly (none by default).",
-            pattern="^[0-9a-fA-F:.]+/[0-9]{1,3}$",
-        ),
-        remediation="Replace CIDR ingress with ingress from the RDS Proxy security group.",
+    remediation="Allow ingress to the primary's security group only from the proxy's security group and point "
+    "applications at the proxy; put read replicas in a group of their own for direct reads.",
+)
+
+
+RDS_NO_CIDR_INGRESS = stack_policy(
+    "rds-no-cidr-ingress",
+    "Security groups of RDS databases do not open the database port to CIDR ranges or prefix lists.",
+    (INSTANCE, CLUSTER),
+    _check_cidr_ingress,
+    severity=Severity.CRITICAL,
+    schema=string_list_schema(
+        "allowedCidrs",
+        "CIDR ranges that may reach the database port directly (none by default).",
+        pattern="^[0-9a-fA-F:.]+/[0-9]{1,3}$",
     ),
-    resource_policy(
-        "rds-not-publicly-accessible",
-        "RDS instances are not publicly accessible.",
-        (INSTANCE,),
-        _check_public,
-        severity=Severity.CRITICAL,
-        remediation="Set publiclyAccessible = false.",
-    ),
-    stack_policy(
-        "rds-not-in-default-security-group",
-        "RDS instances and clusters have security groups of their own: with vpcSecurityGroupIds omitted or naming "
-        "the VPC's default group, every member of that group (anything launched without a group) reaches the database.",
-        (INSTANCE, CLUSTER),
-        _check_default_group,
-        severity=Severity.CRITICAL,
-        remediation="Create a security group for the database that admits only the RDS Proxy's group, and list it "
-        "in vpcSecurityGroupIds.",
-    ),
-    stack_policy(
-        "rds-admits-proxy",
-        "A database that an RDS Proxy targets admits that proxy: some security group of the database allows TCP on "
-        "the database port from a security group of the proxy.",
-        (PROXY_TARGET,),
-        _check_admits_proxy,
-        severity=Severity.HIGH,
-        remediation="Add an ingress rule on the database's security group from the proxy's security group on the "
-        "database port.",
-    ),
-    stack_policy(
-        "rds-subnet-group-two-azs",
-        "DB subnet groups cover at least two Availability Zones (RDS refuses them otherwise).",
-        (SUBNET_GROUP,),
-        _check_subnet_group,
-        severity=Severity.HIGH,
-        remediation="List subnets from two or more Availability Zones in the DB subnet group.",
-    ),
-    stack_policy(
-        "rds-ingress-database-port-only",
-        "Ingress into database security groups opens TCP on the database port only, not every protocol or a port range.",
-        (INSTANCE, CLUSTER),
-        _check_port_only,
-        severity=Severity.LOW,
-        enforcement_level=EnforcementLevel.ADVISORY,
-        remediation="Use ipProtocol tcp with fromPort = toPort = the database port.",
-    ),
-]
+    remediation="Replace CIDR ingress with ingress from the RDS Proxy security group.",
+)
+
+
+RDS_NOT_PUBLICLY_ACCESSIBLE = resource_policy(
+    "rds-not-publicly-accessible",
+    "RDS instances are not publicly accessible.",
+    (INSTANCE,),
+    _check_public,
+    severity=Severity.CRITICAL,
+    remediation="Set publiclyAccessible = false.",
+)
+
+
+RDS_NOT_IN_DEFAULT_SECURITY_GROUP = stack_policy(
+    "rds-not-in-default-security-group",
+    "RDS instances and clusters have security groups of their own: with vpcSecurityGroupIds omitted or naming "
+    "the VPC's default group, every member of that group (anything launched without a group) reaches the database.",
+    (INSTANCE, CLUSTER),
+    _check_default_group,
+    severity=Severity.CRITICAL,
+    remediation="Create a security group for the database that admits only the RDS Proxy's group, and list it "
+    "in vpcSecurityGroupIds.",
+)
+
+
+RDS_ADMITS_PROXY = stack_policy(
+    "rds-admits-proxy",
+    "A database that an RDS Proxy targets admits that proxy: some security group of the database allows TCP on "
+    "the database port from a security group of the proxy.",
+    (PROXY_TARGET,),
+    _check_admits_proxy,
+    severity=Severity.HIGH,
+    remediation="Add an ingress rule on the database's security group from the proxy's security group on the "
+    "database port.",
+)
+
+
+RDS_SUBNET_GROUP_TWO_AZS = stack_policy(
+    "rds-subnet-group-two-azs",
+    "DB subnet groups cover at least two Availability Zones (RDS refuses them otherwise).",
+    (SUBNET_GROUP,),
+    _check_subnet_group,
+    severity=Severity.HIGH,
+    remediation="List subnets from two or more Availability Zones in the DB subnet group.",
+)
+
+
+RDS_INGRESS_DATABASE_PORT_ONLY = stack_policy(
+    "rds-ingress-database-port-only",
+    "Ingress into database security groups opens TCP on the database port only, not every protocol or a port range.",
+    (INSTANCE, CLUSTER),
+    _check_port_only,
+    severity=Severity.LOW,
+    enforcement_level=EnforcementLevel.ADVISORY,
+    remediation="Use ipProtocol tcp with fromPort = toPort = the database port.",
+)
