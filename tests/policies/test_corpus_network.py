@@ -19,7 +19,7 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from tests.policies.policy_harness import SUBNETS, VPC, Ctx, check, clean_setup
+from tests.policies.policy_harness import SHAPES, SUBNETS, VPC, Ctx, check, clean_setup
 
 Program = Callable[[], None]
 Hook = Callable[[Ctx], None]
@@ -365,7 +365,6 @@ CONTROLS: list[tuple[str, Program]] = [
 
 # --- the test ------------------------------------------------------------------------------------
 
-SHAPE_MODES = {"planned": True, "deployed": False}
 CLEAN = clean_setup()
 
 
@@ -373,19 +372,18 @@ def _key(v: Any) -> tuple[str, str, str]:
     return (v.policy, v.urn, v.message)
 
 
-@pytest.mark.parametrize("shape", list(SHAPE_MODES))
+@pytest.mark.parametrize("shape", SHAPES)
 def test_corpus_defects_are_caught_and_controls_pass(shape: str) -> None:
-    unknown = SHAPE_MODES[shape]
-    baseline = {_key(v) for v in check(CLEAN, "prod", unknown=unknown).mandatory}
+    baseline = {_key(v) for v in check(CLEAN, "prod", shape=shape).mandatory}
     missed = []
     for case_id, program, expected in DEFECTS:
-        result = check(program, "prod", unknown=unknown)
+        result = check(program, "prod", shape=shape)
         new = [v for v in result.mandatory if v.policy == expected and _key(v) not in baseline]
         if not new:
             missed.append(f"{case_id}: expected {expected}, got {sorted(result.fired('mandatory'))}")
     blocked = []
     for case_id, program in CONTROLS:
-        result = check(program, "prod", unknown=unknown)
+        result = check(program, "prod", shape=shape)
         blocked += [f"{case_id}: {v.policy}: {v.message}" for v in result.mandatory]
     assert not missed, "\n".join(missed)
     assert not blocked, "\n".join(blocked)
