@@ -536,6 +536,12 @@ def _check_port_only(index: StackIndex, config: Config, report: ReportViolation)
         dbs = view.db_groups.get(rule.target.urn)
         if not dbs:
             continue
+        # Only paths the other network policies allow (from the proxy; app groups into a replica-only
+        # group): a rule they already refuse is not reported twice.
+        if rule.cidrs or rule.prefix_lists or rule.external_groups or rule.undetermined or not rule.source_groups:
+            continue
+        if not _replicas_only(dbs) and any(src.urn not in view.proxy_groups for src in rule.source_groups):
+            continue
         ports = _db_ports(dbs)
         if not any(rule.covers_port(p) for p in ports):
             continue
