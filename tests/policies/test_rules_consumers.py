@@ -80,12 +80,24 @@ def _function_in_own_group(ctx: Ctx) -> None:
 THROUGH_PROXY = clean_setup(extra=_function(lambda c: {"DB_HOST": c.proxy.endpoint, "DB_NAME": "orders"}))
 
 CASES: list[Case] = [
-    ("client-connects-through-proxy", "lambda_instance_address",
-     clean_setup(extra=_function(lambda c: {"DB_HOST": c.primary.address, "DB_NAME": "orders"})), THROUGH_PROXY),
-    ("client-connects-through-proxy", "ecs_instance_endpoint", clean_setup(extra=_task(lambda c: c.primary.endpoint)),
-     clean_setup(extra=_task(lambda c: c.proxy.endpoint))),
-    ("client-in-proxy-vpc", "lambda_outside_vpc",
-     clean_setup(extra=_function(lambda c: {"DB_HOST": c.proxy.endpoint}, vpc=False)), THROUGH_PROXY),
+    (
+        "client-connects-through-proxy",
+        "lambda_instance_address",
+        clean_setup(extra=_function(lambda c: {"DB_HOST": c.primary.address, "DB_NAME": "orders"})),
+        THROUGH_PROXY,
+    ),
+    (
+        "client-connects-through-proxy",
+        "ecs_instance_endpoint",
+        clean_setup(extra=_task(lambda c: c.primary.endpoint)),
+        clean_setup(extra=_task(lambda c: c.proxy.endpoint)),
+    ),
+    (
+        "client-in-proxy-vpc",
+        "lambda_outside_vpc",
+        clean_setup(extra=_function(lambda c: {"DB_HOST": c.proxy.endpoint}, vpc=False)),
+        THROUGH_PROXY,
+    ),
     ("proxy-admits-client", "function_group_not_admitted", clean_setup(extra=_function_in_own_group), THROUGH_PROXY),
 ]
 
@@ -122,8 +134,12 @@ def _fronted_stack(*clients: Resource, cluster: bool = False) -> list[Resource]:
     return [
         db,
         Resource(PROXY, "proxy", {"name": "orders-proxy"}),
-        Resource(PROXY_TARGET, "target", {"dbProxyName": UNKNOWN, target_prop: UNKNOWN},
-                 {"dbProxyName": ["proxy"], target_prop: ["db"]}),
+        Resource(
+            PROXY_TARGET,
+            "target",
+            {"dbProxyName": UNKNOWN, target_prop: UNKNOWN},
+            {"dbProxyName": ["proxy"], target_prop: ["db"]},
+        ),
         *clients,
     ]
 
@@ -168,8 +184,12 @@ def test_dependencies_decide_when_values_are_unknown():
     # Computed from the database and from no proxy: it connects to the database.
     assert stack_violations(CLIENT_CONNECTS_THROUGH_PROXY, _fronted_stack(_fn({"DB_HOST": UNKNOWN}, ["db"])))
     # From the proxy too: the host may be the proxy's (the database may be there for its ARN).
-    assert stack_violations(CLIENT_CONNECTS_THROUGH_PROXY, _fronted_stack(_fn({"DB_HOST": UNKNOWN, "DB_ARN": UNKNOWN},
-                                                                              ["db", "proxy"]))) == []
+    assert (
+        stack_violations(
+            CLIENT_CONNECTS_THROUGH_PROXY, _fronted_stack(_fn({"DB_HOST": UNKNOWN, "DB_ARN": UNKNOWN}, ["db", "proxy"]))
+        )
+        == []
+    )
     # No variable names a host: an operations function (snapshots by ARN), not a database client.
     assert stack_violations(CLIENT_CONNECTS_THROUGH_PROXY, _fronted_stack(_fn({"DB_ARN": UNKNOWN}, ["db"]))) == []
     # The whole environment unknown: judged by its dependencies alone.
@@ -185,11 +205,13 @@ def test_no_proxy_in_front_means_nothing_to_bypass():
 @pytest.mark.parametrize(
     ("definitions", "deps", "bypass"),
     [
-        (json.dumps([{"name": "a", "environment": [{"name": "H", "value": "orders-db.x1.us-east-1.rds.amazonaws.com"}]}]),
-         [], True),
+        (
+            json.dumps([{"name": "a", "environment": [{"name": "H", "value": "orders-db.x1.us-east-1.rds.amazonaws.com"}]}]),
+            [],
+            True,
+        ),
         ([{"name": "a", "environment": [{"name": "H", "value": "orders-db.x1.us-east-1.rds.amazonaws.com"}]}], [], True),
-        (json.dumps([{"name": "a", "secrets": [{"name": "PGPASSWORD", "valueFrom": "arn:aws:secretsmanager:x"}]}]),
-         [], False),
+        (json.dumps([{"name": "a", "secrets": [{"name": "PGPASSWORD", "valueFrom": "arn:aws:secretsmanager:x"}]}]), [], False),
         (UNKNOWN, ["db"], True),
         (UNKNOWN, ["db", "proxy"], False),
         ("not json", [], False),
@@ -221,18 +243,30 @@ def test_the_proxy_group_must_admit_the_function_group():
     proxy = Resource(PROXY, "proxy", {"vpcSecurityGroupIds": [UNKNOWN]}, {"vpcSecurityGroupIds": ["proxy-sg"]})
 
     def fn(group: str) -> Resource:
-        return Resource(LAMBDA_FUNCTION, "fn", {"environment": {"variables": {"DB_HOST": UNKNOWN}},
-                                                "vpcConfig": {"subnetIds": ["subnet-1"], "securityGroupIds": [UNKNOWN]}},
-                        {"environment": ["proxy"], "vpcConfig": [group]})
+        return Resource(
+            LAMBDA_FUNCTION,
+            "fn",
+            {
+                "environment": {"variables": {"DB_HOST": UNKNOWN}},
+                "vpcConfig": {"subnetIds": ["subnet-1"], "securityGroupIds": [UNKNOWN]},
+            },
+            {"environment": ["proxy"], "vpcConfig": [group]},
+        )
 
-    rule = Resource(SG_INGRESS_RULE, "proxy-from-fn", {"securityGroupId": UNKNOWN, "ipProtocol": "tcp", "fromPort": 5432,
-                                                       "toPort": 5432, "referencedSecurityGroupId": UNKNOWN},
-                    {"securityGroupId": ["proxy-sg"], "referencedSecurityGroupId": ["fn-sg"]})
+    rule = Resource(
+        SG_INGRESS_RULE,
+        "proxy-from-fn",
+        {"securityGroupId": UNKNOWN, "ipProtocol": "tcp", "fromPort": 5432, "toPort": 5432, "referencedSecurityGroupId": UNKNOWN},
+        {"securityGroupId": ["proxy-sg"], "referencedSecurityGroupId": ["fn-sg"]},
+    )
     assert stack_violations(PROXY_ADMITS_CLIENT, [*groups, proxy, rule, fn("fn-sg")]) == []
     (finding,) = stack_violations(PROXY_ADMITS_CLIENT, [*groups, proxy, rule, fn("other-sg")])
     assert "other-sg" in finding.message
     # A function group outside the stack: its membership is not ours to judge.
-    outside = Resource(LAMBDA_FUNCTION, "fn", {"environment": {"variables": {"DB_HOST": UNKNOWN}},
-                                               "vpcConfig": {"securityGroupIds": ["sg-0123456789abcdef0"]}},
-                       {"environment": ["proxy"]})
+    outside = Resource(
+        LAMBDA_FUNCTION,
+        "fn",
+        {"environment": {"variables": {"DB_HOST": UNKNOWN}}, "vpcConfig": {"securityGroupIds": ["sg-0123456789abcdef0"]}},
+        {"environment": ["proxy"]},
+    )
     assert stack_violations(PROXY_ADMITS_CLIENT, [*groups, proxy, rule, outside]) == []
