@@ -24,16 +24,40 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from pulumi_policy import ReportViolation, Severity
+from pulumi_policy import EnforcementLevel, ReportViolation, Severity
 
 from .config_schemas import string_list_schema
 from .policy_factory import Config, Props, resource_policy, stack_policy
 from .property_values import as_bool, as_list, as_number, is_unknown
-from .rds_lookups import engine_of, is_replica
-from .resource_types import CLUSTER, INSTANCE, PROXY, PROXY_ENDPOINT, SECURITY_GROUP, SG_INGRESS_RULE, SG_RULE, label
+from .rds_lookups import engine_of, is_replica, proxy_links
+from .resource_types import (
+    CLUSTER,
+    DEFAULT_SECURITY_GROUP,
+    INSTANCE,
+    PROXY,
+    PROXY_ENDPOINT,
+    PROXY_TARGET,
+    SECURITY_GROUP,
+    SG_INGRESS_RULE,
+    SG_RULE,
+    SUBNET,
+    SUBNET_GROUP,
+    label,
+)
 from .stack_index import Res, StackIndex
 
 _DEFAULT_PORTS = {"postgres": 5432, "aurora-postgresql": 5432, "mysql": 3306, "mariadb": 3306, "aurora-mysql": 3306}
+
+
+def _protocol(value: Any) -> str | None:
+    """A rule's protocol normalised (``"TCP"`` -> ``"tcp"``, ``6`` -> ``"6"``); None when unknown or unset."""
+    if isinstance(value, bool) or value is None or is_unknown(value):
+        return None
+    if isinstance(value, int | float):
+        return str(int(value))
+    if isinstance(value, str) and value.strip():
+        return value.strip().lower()
+    return None
 
 
 @dataclass
@@ -56,9 +80,17 @@ class Ingress:
     undetermined: bool = False
 
     def covers_port(self, port: int) -> bool:
-        proto = str(self.protocol).lower() if isinstance(self.protocol, str) else None
-        if proto in ("-1", "all"):
+        """Whether the rule admits TCP on *port* (databases listen on TCP only).
+
+        ``-1``/``all`` admit every protocol on every port; ``tcp``/``6`` admit the port range.  Other
+        protocols (``udp``, ``icmp``, other numbers) never reach the database's TCP port.  An unknown
+        protocol or port is assumed to cover it rather than miss an open database.
+        """
+        proto = _protocol(self.protocol)
+        if proto is None or proto in ("-1", "all"):
             return True
+        if proto not in ("tcp", "6"):
+            return False
         low, high = as_number(self.from_port), as_number(self.to_port)
         if low is None or high is None:
             # Unknown or unset ports: assume the worst rather than miss an open database.
@@ -75,7 +107,7 @@ class NetworkView:
     ingress: list[Ingress]
 
 
-def _group_ids(index: StackIndex) -> dict[str, Res]:
+def group_ids(index: StackIndex) -> dict[str, Res]:
     """Known ``sg-...`` ids of the stack's groups (literal or known outputs)."""
     out = {}
     for sg in index.of_type(SECURITY_GROUP):
@@ -129,7 +161,7 @@ def _strings(value: Any) -> list[str]:
 
 
 def network_view(index: StackIndex) -> NetworkView:
-    ids = _group_ids(index)
+    ids = group_ids(index)
     db_groups = _attached(index, (INSTANCE, CLUSTER), ids)
     proxy_groups = _attached(index, (PROXY, PROXY_ENDPOINT), ids)
     ingress: list[Ingress] = []
@@ -216,7 +248,37 @@ def network_view(index: StackIndex) -> NetworkView:
                 undetermined=undetermined,
             )
         )
-    return NetworkView(db_groups, proxy_groups, ingress)
+    return NetworkView(db_groups, proxy_groups, _without_refreshed_copies(ingress))
+
+
+_PROTOCOL_NAMES = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1"}
+
+
+def _signature(rule: Ingress) -> tuple[Any, ...]:
+    """What a rule admits, independent of how it was written (for matching refreshed copies)."""
+    proto = _protocol(rule.protocol)
+    proto = _PROTOCOL_NAMES.get(proto, proto) if proto is not None else None
+    ports = (None, None) if proto == "-1" else (as_number(rule.from_port), as_number(rule.to_port))
+    return (
+        rule.target.urn,
+        proto,
+        ports,
+        frozenset(g.urn for g in rule.source_groups),
+        frozenset(rule.external_groups),
+        frozenset(rule.cidrs),
+        frozenset(rule.prefix_lists),
+    )
+
+
+def _without_refreshed_copies(ingress: list[Ingress]) -> list[Ingress]:
+    """Drop inline blocks that repeat a rule resource of the stack.
+
+    On a deployed stack the engine sends each group's ``ingress`` as refreshed from AWS, which
+    lists the rules declared as separate rule resources too; judged twice they would be reported
+    twice, once on the group.  The rule resource is the one that declares them.
+    """
+    declared = {_signature(r) for r in ingress if r.declared_by is not r.target}
+    return [r for r in ingress if r.declared_by is not r.target or _signature(r) not in declared]
 
 
 def _db_names(dbs: list[Res]) -> str:
@@ -262,6 +324,8 @@ def _check_ingress_from_proxy(index: StackIndex, config: Config, report: ReportV
             # A replica-only group admitting security groups is the read path RDS leaves us (CIDR
             # ingress into it is rds-no-cidr-ingress's business).
             continue
+        if not any(rule.covers_port(port) for port in _db_ports(dbs)):
+            continue  # another protocol or port: the database does not listen there
         hint = _shared_hint(dbs)
         where = (
             f"inline ingress of {rule.target.label}"
@@ -359,6 +423,182 @@ def _check_public(type_: str, name: str, props: Props, config: Config, report: R
         )
 
 
+# --- rds-not-in-default-security-group ------------------------------------------------------------
+
+def _default_group_reason(index: StackIndex, db: Res) -> str | None:
+    """Why *db* sits in its VPC's default security group, or None when it does not (or cannot be told)."""
+    value = db.props.get("vpcSecurityGroupIds")
+    deps = db.deps("vpcSecurityGroupIds")
+    if value is None or (isinstance(value, list) and not value) or (is_unknown(value) and not deps):
+        # Omitted (an unknown without dependencies is the provider filling in an omitted value):
+        # RDS attaches the default group of the subnet group's VPC.
+        return "sets no vpcSecurityGroupIds, so RDS attaches the VPC's default security group"
+    defaults = index.referenced(db, "vpcSecurityGroupIds", DEFAULT_SECURITY_GROUP)
+    default_ids = {
+        d.props.get("id") for d in index.of_type(DEFAULT_SECURITY_GROUP) if isinstance(d.props.get("id"), str)
+    }
+    if defaults or any(isinstance(v, str) and v in default_ids for v in as_list(value)):
+        return "lists the VPC's default security group (aws.ec2.DefaultSecurityGroup) in vpcSecurityGroupIds"
+    return None
+
+
+def _check_default_group(index: StackIndex, config: Config, report: ReportViolation) -> None:
+    for type_ in (INSTANCE, CLUSTER):
+        for db in index.of_type(type_):
+            reason = _default_group_reason(index, db)
+            if reason is None:
+                continue
+            report(
+                f"{db.label} {reason}. That group admits all traffic from its own members, and every task or "
+                "instance launched without a security group joins it, so any of them reaches the database directly; "
+                "give the database a security group of its own that admits only the RDS Proxy's group.",
+                db.urn,
+            )
+
+
+# --- rds-admits-proxy --------------------------------------------------------------------------------
+
+
+def attached_groups(index: StackIndex, res: Res, ids: dict[str, Res]) -> tuple[list[Res], bool]:
+    """Security groups of the stack attached to *res*, and whether every attached group is one of them."""
+    value = res.props.get("vpcSecurityGroupIds")
+    found = {sg.urn: sg for sg in index.referenced(res, "vpcSecurityGroupIds", SECURITY_GROUP)}
+    if not isinstance(value, list):
+        return list(found.values()), False
+    unexplained = 0
+    for item in value:
+        if isinstance(item, str) and item in ids:
+            found[ids[item].urn] = ids[item]
+        else:
+            unexplained += 1
+    # Unknown ids and literals of other groups are explained by the property dependencies (the stack's
+    # own groups during a preview); beyond those, a group from outside the stack is attached.
+    complete = unexplained <= len(index.referenced(res, "vpcSecurityGroupIds", SECURITY_GROUP))
+    return list(found.values()), complete
+
+
+def _check_admits_proxy(index: StackIndex, config: Config, report: ReportViolation) -> None:
+    view = network_view(index)
+    ids = group_ids(index)
+    for link in proxy_links(index):
+        db = link.instance or link.cluster
+        if link.proxy is None or db is None:
+            continue
+        db_groups, db_complete = attached_groups(index, db, ids)
+        proxy_groups, proxy_complete = attached_groups(index, link.proxy, ids)
+        if not db_groups or not db_complete or not proxy_groups or not proxy_complete:
+            continue  # default group, or a group outside the stack: its rules are not ours to read
+        port = _db_ports([db])[0]
+        targets = {sg.urn for sg in db_groups}
+        sources = {sg.urn for sg in proxy_groups}
+        for rule in view.ingress:
+            if rule.target.urn not in targets or not rule.covers_port(port):
+                continue
+            if (
+                rule.undetermined
+                or rule.cidrs
+                or rule.prefix_lists
+                or rule.external_groups
+                or any(src.urn in sources for src in rule.source_groups)
+            ):
+                break  # some path exists (address-based paths are rds-no-cidr-ingress's business)
+        else:
+            report(
+                f"No security group of {db.label} admits TCP port {port} from a security group of "
+                f"{link.proxy.label} ({', '.join(sg.label for sg in proxy_groups)}). The proxy cannot open "
+                "connections to its target, so every client connection through it fails; add ingress on the "
+                "database's group from the proxy's group on the database port.",
+                db.urn,
+            )
+
+
+# --- rds-ingress-database-port-only ----------------------------------------------------------------
+
+
+def _wider_than(rule: Ingress, ports: list[int]) -> str | None:
+    """How *rule* opens more than the database ports, or None when it opens exactly those (or cannot be told)."""
+    proto = _protocol(rule.protocol)
+    if proto in ("-1", "all"):
+        return "every protocol and port"
+    if proto not in ("tcp", "6"):
+        return None
+    low, high = as_number(rule.from_port), as_number(rule.to_port)
+    if low is None or high is None:
+        return None
+    if low == high and int(low) in ports:
+        return None
+    return f"TCP {int(low)}-{int(high)}"
+
+
+def _check_port_only(index: StackIndex, config: Config, report: ReportViolation) -> None:
+    view = network_view(index)
+    for rule in view.ingress:
+        dbs = view.db_groups.get(rule.target.urn)
+        if not dbs:
+            continue
+        # Only paths the other network policies allow (from the proxy; app groups into a replica-only
+        # group): a rule they already refuse is not reported twice.
+        if rule.cidrs or rule.prefix_lists or rule.external_groups or rule.undetermined or not rule.source_groups:
+            continue
+        if not _replicas_only(dbs) and any(src.urn not in view.proxy_groups for src in rule.source_groups):
+            continue
+        ports = _db_ports(dbs)
+        if not any(rule.covers_port(p) for p in ports):
+            continue
+        wider = _wider_than(rule, ports)
+        if wider is None:
+            continue
+        where = (
+            f"inline ingress of {rule.target.label}"
+            if rule.declared_by is rule.target
+            else f"{rule.declared_by.label} (into {rule.target.label})"
+        )
+        report(
+            f"{where} opens {wider} on the database group of {_db_names(dbs)}, not just port "
+            f"{', '.join(map(str, ports))}. Anything else listening there (or added later) is reachable too; "
+            "narrow the rule to TCP on the database port.",
+            rule.declared_by.urn,
+        )
+
+
+# --- rds-subnet-group-two-azs ---------------------------------------------------------------------
+
+def _check_subnet_group(index: StackIndex, config: Config, report: ReportViolation) -> None:
+    for group in index.of_type(SUBNET_GROUP):
+        value = group.props.get("subnetIds")
+        if not isinstance(value, list):
+            continue
+        if len(value) < 2:
+            report(
+                f"{group.label} lists {len(value)} subnet(s). RDS refuses a DB subnet group that does not cover at "
+                "least two Availability Zones (DBSubnetGroupDoesNotCoverEnoughAZs), so the deploy fails; list "
+                "subnets in two or more Availability Zones.",
+                group.urn,
+            )
+            continue
+        subnets = index.referenced(group, "subnetIds", SUBNET)
+        subnet_ids = {s.props.get("id"): s for s in index.of_type(SUBNET) if isinstance(s.props.get("id"), str)}
+        for item in value:
+            if isinstance(item, str) and item in subnet_ids and subnet_ids[item] not in subnets:
+                subnets.append(subnet_ids[item])
+        if len(subnets) < len(value):
+            continue  # subnets from outside the stack: their zones are unknown here
+        zones: set[str] = set()
+        for subnet in subnets:
+            zone = subnet.props.get("availabilityZone") or subnet.props.get("availabilityZoneId")
+            if not isinstance(zone, str) or not zone:
+                zones = set()
+                break
+            zones.add(zone)
+        if len(zones) == 1:
+            report(
+                f"{group.label} has all its subnets in {zones.pop()}. RDS refuses a DB subnet group that does not "
+                "cover at least two Availability Zones, and a Multi-AZ standby needs a second zone; add a subnet "
+                "in another Availability Zone.",
+                group.urn,
+            )
+
+
 RDS_INGRESS_ONLY_FROM_PROXY = stack_policy(
     "rds-ingress-only-from-proxy",
     "Security groups of RDS primaries and clusters accept ingress only from security groups attached to an "
@@ -400,4 +640,49 @@ RDS_NOT_PUBLICLY_ACCESSIBLE = resource_policy(
     _check_public,
     severity=Severity.CRITICAL,
     remediation="Set publiclyAccessible = false.",
+)
+
+
+RDS_NOT_IN_DEFAULT_SECURITY_GROUP = stack_policy(
+    "rds-not-in-default-security-group",
+    "RDS instances and clusters have security groups of their own: with vpcSecurityGroupIds omitted or naming "
+    "the VPC's default group, every member of that group (anything launched without a group) reaches the database.",
+    (INSTANCE, CLUSTER),
+    _check_default_group,
+    severity=Severity.CRITICAL,
+    remediation="Create a security group for the database that admits only the RDS Proxy's group, and list it "
+    "in vpcSecurityGroupIds.",
+)
+
+
+RDS_ADMITS_PROXY = stack_policy(
+    "rds-admits-proxy",
+    "A database that an RDS Proxy targets admits that proxy: some security group of the database allows TCP on "
+    "the database port from a security group of the proxy.",
+    (PROXY_TARGET,),
+    _check_admits_proxy,
+    severity=Severity.HIGH,
+    remediation="Add an ingress rule on the database's security group from the proxy's security group on the "
+    "database port.",
+)
+
+
+RDS_SUBNET_GROUP_TWO_AZS = stack_policy(
+    "rds-subnet-group-two-azs",
+    "DB subnet groups cover at least two Availability Zones (RDS refuses them otherwise).",
+    (SUBNET_GROUP,),
+    _check_subnet_group,
+    severity=Severity.HIGH,
+    remediation="List subnets from two or more Availability Zones in the DB subnet group.",
+)
+
+
+RDS_INGRESS_DATABASE_PORT_ONLY = stack_policy(
+    "rds-ingress-database-port-only",
+    "Ingress into database security groups opens TCP on the database port only, not every protocol or a port range.",
+    (INSTANCE, CLUSTER),
+    _check_port_only,
+    severity=Severity.LOW,
+    enforcement_level=EnforcementLevel.ADVISORY,
+    remediation="Use ipProtocol tcp with fromPort = toPort = the database port.",
 )

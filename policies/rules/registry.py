@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 from pulumi_policy import Policy
 
-from . import availability, credentials, monitoring, network, notifications, parameters, proxy, storage_security
+from . import availability, consumers, credentials, monitoring, network, notifications, parameters, proxy, storage_security
 
 
 class DuplicatePolicyName(ValueError):
@@ -46,6 +46,14 @@ POLICIES: tuple[Policy, ...] = unique_by_name(
         network.RDS_INGRESS_ONLY_FROM_PROXY,
         network.RDS_NO_CIDR_INGRESS,
         network.RDS_NOT_PUBLICLY_ACCESSIBLE,
+        network.RDS_NOT_IN_DEFAULT_SECURITY_GROUP,
+        network.RDS_ADMITS_PROXY,
+        network.RDS_SUBNET_GROUP_TWO_AZS,
+        network.RDS_INGRESS_DATABASE_PORT_ONLY,
+        # consumers.py
+        consumers.CLIENT_CONNECTS_THROUGH_PROXY,
+        consumers.CLIENT_IN_PROXY_VPC,
+        consumers.PROXY_ADMITS_CLIENT,
         # availability.py
         availability.RDS_MULTI_AZ,
         availability.RDS_BACKUPS_ENABLED,

@@ -20,6 +20,12 @@ IAM_ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 IAM_POLICY_ATTACHMENT = "aws:iam/policyAttachment:PolicyAttachment"
 SECRET = "aws:secretsmanager/secret:Secret"
 KMS_KEY = "aws:kms/key:Key"
+#: The VPC's default group, when a stack manages it (the provider adopts it, it never creates one).
+DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+SUBNET_GROUP = "aws:rds/subnetGroup:SubnetGroup"
+SUBNET = "aws:ec2/subnet:Subnet"
+LAMBDA_FUNCTION = "aws:lambda/function:Function"
+ECS_TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 
 #: Short, readable names for messages.
 _SHORT = {
@@ -38,6 +44,11 @@ _SHORT = {
     IAM_ROLE_POLICY: "aws.iam.RolePolicy",
     IAM_POLICY: "aws.iam.Policy",
     SECRET: "aws.secretsmanager.Secret",
+    DEFAULT_SECURITY_GROUP: "aws.ec2.DefaultSecurityGroup",
+    SUBNET_GROUP: "aws.rds.SubnetGroup",
+    SUBNET: "aws.ec2.Subnet",
+    LAMBDA_FUNCTION: "aws.lambda.Function",
+    ECS_TASK_DEFINITION: "aws.ecs.TaskDefinition",
 }
 
 POSTGRES_ENGINES = ("postgres", "aurora-postgresql")

@@ -53,11 +53,13 @@ def test_shipped_configs_are_valid_and_complete(policy_gate: PolicyGate):
     dev = resolve_config(info, env_config("dev"))
     prod = resolve_config(info, env_config("prod"))
     assert set(env_config("dev")) == set(env_config("prod")) == set(info.policies)
-    assert {p for p, c in prod.items() if c["enforcementLevel"] != "mandatory"} == set()
+    # design preferences (least privilege beyond what opens access) are advisory everywhere
+    advisory_everywhere = {"rds-ingress-database-port-only"}
+    assert {p for p, c in prod.items() if c["enforcementLevel"] != "mandatory"} == advisory_everywhere
     advisory_in_dev = {p for p, c in dev.items() if c["enforcementLevel"] == "advisory"}
     assert advisory_in_dev == {
         "rds-multi-az", "rds-backup-retention", "rds-deletion-protection", "rds-final-snapshot",
-        "rds-replica-lag-alarm", "proxy-debug-logging-off", "alarm-has-actions",
+        "rds-replica-lag-alarm", "proxy-debug-logging-off", "alarm-has-actions", *advisory_everywhere,
     }
     # security policies stay mandatory in dev
     for name in ("rds-ingress-only-from-proxy", "rds-no-cidr-ingress", "rds-not-publicly-accessible", "rds-storage-encrypted",

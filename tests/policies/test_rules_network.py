@@ -16,8 +16,27 @@ from fast import UNKNOWN, Resource, resource_violations, stack_violations
 from policy_harness import CLEAN, SHAPES, Ctx, check, clean_setup, env_config
 
 from policies.rules import network
-from policies.rules.network import RDS_INGRESS_ONLY_FROM_PROXY, RDS_NO_CIDR_INGRESS, RDS_NOT_PUBLICLY_ACCESSIBLE
-from policies.rules.resource_types import INSTANCE, PROXY, SECURITY_GROUP, SG_INGRESS_RULE, SG_RULE
+from policies.rules.network import (
+    RDS_ADMITS_PROXY,
+    RDS_INGRESS_DATABASE_PORT_ONLY,
+    RDS_INGRESS_ONLY_FROM_PROXY,
+    RDS_NO_CIDR_INGRESS,
+    RDS_NOT_IN_DEFAULT_SECURITY_GROUP,
+    RDS_NOT_PUBLICLY_ACCESSIBLE,
+    RDS_SUBNET_GROUP_TWO_AZS,
+    Ingress,
+)
+from policies.rules.resource_types import (
+    DEFAULT_SECURITY_GROUP,
+    INSTANCE,
+    PROXY,
+    PROXY_TARGET,
+    SECURITY_GROUP,
+    SG_INGRESS_RULE,
+    SG_RULE,
+    SUBNET,
+    SUBNET_GROUP,
+)
 
 
 def _ingress_inline(source: str) -> Callable[[aws.ec2.SecurityGroup], list[Any]]:
@@ -89,6 +108,26 @@ def _into_replica_sg(*sources: str) -> Callable[[Ctx], None]:
 #: The read path RDS leaves for instance replicas: the replica in a group of its own that admits the app group.
 REPLICA_OWN_GROUP = clean_setup(replica_sg="own")
 
+
+def _from_proxy_on(port: int, protocol: str = "tcp") -> Callable[[Ctx], None]:
+    """More ingress into the database group from the proxy's group."""
+
+    def add(ctx: Ctx) -> None:
+        ports = {} if protocol == "-1" else {"from_port": port, "to_port": port}
+        aws.vpc.SecurityGroupIngressRule(f"db-from-proxy-{protocol}-{port}", security_group_id=ctx.db_sg.id,
+                                         referenced_security_group_id=ctx.proxy_sg.id, ip_protocol=protocol, **ports)
+
+    return add
+
+
+def _subnet_group(*zones: str) -> Callable[[Ctx], None]:
+    def add(ctx: Ctx) -> None:
+        subnets = [aws.ec2.Subnet(f"private-{n}", vpc_id="vpc-0a1b2c3d4e5f67890", cidr_block=f"10.0.{n}.0/24",
+                                  availability_zone=zone) for n, zone in enumerate(zones)]
+        aws.rds.SubnetGroup("db-subnets", subnet_ids=[s.id for s in subnets])
+
+    return add
+
 CASES: list[Case] = [
     ("rds-not-publicly-accessible", "public", clean_setup(primary={"publicly_accessible": True}), CLEAN),
 ]
@@ -113,6 +152,17 @@ NETWORK_CASES: list[Case] = [
      clean_setup(replica_sg="own", extra=_into_replica_sg("external", "app-legacy"))),
     ("rds-no-cidr-ingress", "into_replica_group", clean_setup(replica_sg="own", extra=_into_replica_sg("10.0.0.0/8")),
      REPLICA_OWN_GROUP),
+    ("rds-not-in-default-security-group", "omitted", clean_setup(primary={"vpc_security_group_ids": None}), CLEAN),
+    ("rds-admits-proxy", "other_port", clean_setup(primary={"port": 6432}),
+     clean_setup(primary={"port": 6432}, extra=_from_proxy_on(6432))),
+    ("rds-subnet-group-two-azs", "one_zone", clean_setup(extra=_subnet_group("us-east-1a", "us-east-1a")),
+     clean_setup(extra=_subnet_group("us-east-1a", "us-east-1b"))),
+]
+
+#: Advisory policies: (policy, case, program with the finding, counterpart without it).
+ADVISORY_CASES: list[Case] = [
+    ("rds-ingress-database-port-only", "all_protocols_from_proxy", clean_setup(extra=_from_proxy_on(0, "-1")),
+     clean_setup(extra=_from_proxy_on(5432))),
 ]
 
 
@@ -129,8 +179,16 @@ def test_network_policies_in_every_shape(policy, case, bad, good, shape):
     assert_clean(check(good, shape=shape))
 
 
+@pytest.mark.parametrize(("policy", "case", "bad", "good"), ADVISORY_CASES, ids=case_ids(ADVISORY_CASES))
+def test_advisory_policies_report_without_failing_the_gate(policy, case, bad, good):
+    result = check(bad)
+    assert result.fired() == {policy} and all(v.level == "advisory" for v in result.violations)
+    assert result.passed
+    assert_clean(check(good))
+
+
 def test_every_policy_of_the_module_has_a_case():
-    assert_every_policy_has_a_case(network, CASES, NETWORK_CASES)
+    assert_every_policy_has_a_case(network, CASES, NETWORK_CASES, ADVISORY_CASES)
 
 
 def test_violation_is_attributed_to_the_rule_resource():
@@ -239,3 +297,141 @@ def test_all_protocol_rule_from_a_non_proxy_group_by_dependency():
     (finding,) = stack_violations(RDS_INGRESS_ONLY_FROM_PROXY, [*stack, rule("app")])
     assert finding.urn is not None and finding.urn.endswith("::from-app")
     assert stack_violations(RDS_INGRESS_ONLY_FROM_PROXY, [*stack, rule("proxy-sg")]) == []
+
+
+# --- Fast layer: reachability forms, default group, proxy path, subnet groups -------------------------
+
+
+@pytest.mark.parametrize(
+    ("protocol", "from_port", "to_port", "covers"),
+    [
+        ("tcp", 5432, 5432, True),
+        ("TCP", 5000, 6000, True),
+        ("6", 0, 65535, True),
+        (6, 5432, 5432, True),
+        ("-1", 0, 0, True),
+        ("all", None, None, True),
+        ("-1", None, None, True),
+        ("tcp", 5433, 5440, False),
+        ("tcp", 22, 22, False),
+        ("udp", 5432, 5432, False),
+        ("17", 0, 65535, False),
+        ("icmp", -1, -1, False),
+        ("icmpv6", None, None, False),
+        ("50", None, None, False),  # ESP: all ports of another protocol, never TCP 5432
+        (UNKNOWN, 5432, 5432, True),  # unknown: assume the worst
+        ("tcp", UNKNOWN, UNKNOWN, True),
+    ],
+)
+def test_which_rules_reach_the_database_port(protocol, from_port, to_port, covers):
+    from policies.rules.property_values import plain
+
+    rule = Ingress(target=None, declared_by=None, protocol=plain(protocol), from_port=plain(from_port),  # type: ignore[arg-type]
+                   to_port=plain(to_port), source_groups=[], external_groups=[], cidrs=[], prefix_lists=[])
+    assert rule.covers_port(5432) is covers
+
+
+def _proxied_db(db_props: dict[str, Any], *rules: Resource) -> list[Resource]:
+    """A database and a proxy in groups of their own (unknown ids, by dependency), a target, and *rules*."""
+    return [
+        Resource(SECURITY_GROUP, "db-sg", {"id": UNKNOWN}),
+        Resource(SECURITY_GROUP, "proxy-sg", {"id": UNKNOWN}),
+        Resource(INSTANCE, "db", {"engine": "postgres", "identifier": "orders-db", "vpcSecurityGroupIds": [UNKNOWN],
+                                  **db_props}, {"vpcSecurityGroupIds": ["db-sg"]}),
+        Resource(PROXY, "proxy", {"name": "orders-proxy", "vpcSecurityGroupIds": [UNKNOWN]},
+                 {"vpcSecurityGroupIds": ["proxy-sg"]}),
+        Resource(PROXY_TARGET, "target", {"dbProxyName": UNKNOWN, "dbInstanceIdentifier": UNKNOWN},
+                 {"dbProxyName": ["proxy"], "dbInstanceIdentifier": ["db"]}),
+        *rules,
+    ]
+
+
+def _rule(name: str, source: str | None = "proxy-sg", **props: Any) -> Resource:
+    deps = {"securityGroupId": ["db-sg"]}
+    if source is not None:
+        deps["referencedSecurityGroupId"] = [source]
+        props = {"referencedSecurityGroupId": UNKNOWN, **props}
+    return Resource(SG_INGRESS_RULE, name, {"securityGroupId": UNKNOWN, **props}, deps)
+
+
+def test_the_proxy_must_be_admitted_on_the_database_port():
+    on_5432 = _rule("from-proxy", ipProtocol="tcp", fromPort=5432, toPort=5432)
+    assert stack_violations(RDS_ADMITS_PROXY, _proxied_db({}, on_5432)) == []
+    (finding,) = stack_violations(RDS_ADMITS_PROXY, _proxied_db({"port": 6432}, on_5432))
+    assert finding.urn is not None and finding.urn.endswith("::db") and "6432" in finding.message
+    assert stack_violations(RDS_ADMITS_PROXY, _proxied_db({})), "no ingress at all"
+    all_traffic = _rule("from-proxy-all", ipProtocol="-1")
+    assert stack_violations(RDS_ADMITS_PROXY, _proxied_db({"port": 6432}, all_traffic)) == []
+    # An address range may be how the proxy gets in (rds-no-cidr-ingress judges it): not an outage.
+    cidr = _rule("from-cidr", source=None, ipProtocol="tcp", fromPort=5432, toPort=5432, cidrIpv4="10.0.0.0/16")
+    assert stack_violations(RDS_ADMITS_PROXY, _proxied_db({}, cidr)) == []
+
+
+def test_a_database_group_outside_the_stack_is_not_judged_for_the_proxy_path():
+    stack = _proxied_db({})
+    stack[2] = Resource(INSTANCE, "db", {"engine": "postgres", "vpcSecurityGroupIds": ["sg-0abcdef0123456789"]})
+    assert stack_violations(RDS_ADMITS_PROXY, stack) == []
+
+
+@pytest.mark.parametrize(
+    ("props", "deps", "default"),
+    [
+        ({}, {}, True),
+        ({"vpcSecurityGroupIds": []}, {}, True),
+        ({"vpcSecurityGroupIds": UNKNOWN}, {}, True),  # omitted, filled in by the provider as unknown
+        ({"vpcSecurityGroupIds": [UNKNOWN]}, {"vpcSecurityGroupIds": ["default"]}, True),
+        ({"vpcSecurityGroupIds": ["sg-0123456789abcdef0"]}, {}, True),  # the adopted default group's id
+        ({"vpcSecurityGroupIds": [UNKNOWN]}, {"vpcSecurityGroupIds": ["db-sg"]}, False),
+        ({"vpcSecurityGroupIds": ["sg-0fedcba9876543210"]}, {}, False),  # a group of another stack
+    ],
+)
+def test_the_vpc_default_group_in_every_spelling(props, deps, default):
+    stack = [
+        Resource(DEFAULT_SECURITY_GROUP, "default", {"id": "sg-0123456789abcdef0"}),
+        Resource(SECURITY_GROUP, "db-sg", {"id": UNKNOWN}),
+        Resource(INSTANCE, "db", {"engine": "postgres", **props}, deps),
+    ]
+    assert bool(stack_violations(RDS_NOT_IN_DEFAULT_SECURITY_GROUP, stack)) is default
+
+
+@pytest.mark.parametrize(
+    ("subnet_ids", "zones", "refused"),
+    [
+        (["subnet-0a1b2c3d4e5f60001"], {}, True),
+        (["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"], {}, False),  # outside the stack: unknown zones
+        ([UNKNOWN, UNKNOWN], {"a": "us-east-1a", "b": "us-east-1a"}, True),
+        ([UNKNOWN, UNKNOWN], {"a": "us-east-1a", "b": "us-east-1b"}, False),
+        ([UNKNOWN, UNKNOWN], {"a": "use1-az1", "b": UNKNOWN}, False),
+        (UNKNOWN, {}, False),
+    ],
+)
+def test_subnet_groups_need_two_zones(subnet_ids, zones, refused):
+    subnets = [Resource(SUBNET, n, {"availabilityZone": z}) for n, z in zones.items()]
+    group = Resource(SUBNET_GROUP, "db-subnets", {"subnetIds": subnet_ids}, {"subnetIds": list(zones)})
+    assert bool(stack_violations(RDS_SUBNET_GROUP_TWO_AZS, [*subnets, group])) is refused
+
+
+def test_a_refreshed_group_lists_its_rule_resources_once():
+    """Deployed: the database group's ingress lists the rule resource's rule too; it is reported once."""
+    stack = [
+        Resource(SECURITY_GROUP, "app", {"id": "sg-0aaaaaaaaaaaaaaa1"}),
+        Resource(SECURITY_GROUP, "db-sg", {"id": "sg-0aaaaaaaaaaaaaaa2", "ingress": [
+            {"protocol": "-1", "fromPort": 0, "toPort": 0, "securityGroups": ["sg-0aaaaaaaaaaaaaaa1"], "cidrBlocks": [],
+             "ipv6CidrBlocks": [], "prefixListIds": [], "self": False}]}),
+        Resource(INSTANCE, "db", {"engine": "postgres", "vpcSecurityGroupIds": ["sg-0aaaaaaaaaaaaaaa2"]}),
+        Resource(SG_INGRESS_RULE, "from-app", {"securityGroupId": "sg-0aaaaaaaaaaaaaaa2", "ipProtocol": "all",
+                                               "referencedSecurityGroupId": "sg-0aaaaaaaaaaaaaaa1"}),
+    ]
+    (finding,) = stack_violations(RDS_INGRESS_ONLY_FROM_PROXY, stack)
+    assert finding.urn is not None and finding.urn.endswith("::from-app")
+
+
+def test_port_only_advisory_leaves_refused_rules_to_the_mandatory_policies():
+    app_all = Resource(SG_INGRESS_RULE, "from-app", {"securityGroupId": UNKNOWN, "ipProtocol": "-1",
+                                                     "referencedSecurityGroupId": UNKNOWN},
+                       {"securityGroupId": ["db-sg"], "referencedSecurityGroupId": ["app"]})
+    stack = [Resource(SECURITY_GROUP, "app", {"id": UNKNOWN}), *_proxied_db({}, app_all)]
+    assert stack_violations(RDS_INGRESS_DATABASE_PORT_ONLY, stack) == []
+    proxy_range = _rule("from-proxy", ipProtocol="tcp", fromPort=1024, toPort=65535)
+    (finding,) = stack_violations(RDS_INGRESS_DATABASE_PORT_ONLY, _proxied_db({}, proxy_range))
+    assert "TCP 1024-65535" in finding.message

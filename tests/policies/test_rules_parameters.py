@@ -33,7 +33,7 @@ def _extra_instance(max_connections: str, *, proxied: bool) -> Callable[[Ctx], N
             storage_encrypted=True, username="postgres", password="x" * 16, multi_az=True, publicly_accessible=False,
             parameter_group_name=params.name, backup_retention_period=14, deletion_protection=True,
             skip_final_snapshot=False, final_snapshot_identifier="reports-final",
-            iam_database_authentication_enabled=True,
+            iam_database_authentication_enabled=True, vpc_security_group_ids=[ctx.db_sg.id],
         )
         if proxied:
             group = aws.rds.ProxyDefaultTargetGroup(
