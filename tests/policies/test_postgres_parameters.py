@@ -36,7 +36,7 @@ def test_static_parameters_come_from_the_postmaster_context():
     for name in ("max_connections", "shared_buffers", "shared_preload_libraries", "wal_buffers", "max_wal_senders",
                  "rds.logical_replication", "cron.database_name", "pg_stat_statements.max"):
         assert pp.is_static_postgres15_parameter(name), name
-    dynamic = ("work_mem", "statement_timeout", "rds.force_ssl", "idle_in_transaction_session_timeout", "log_min_duration_statement")
+    dynamic = ("work_mem", "statement_timeout", "rds.force_ssl", "idle_in_transaction_session_timeout", "log_temp_files")
     for name in dynamic:
         assert not pp.is_static_postgres15_parameter(name), name
 
