@@ -12,17 +12,39 @@ from .property_values import plain
 from .resource_types import label
 
 
+def provider_region_of(provider: Any) -> str | None:
+    """The known ``region`` of a resource's provider (a ``PolicyProviderResource``), else None."""
+    if provider is None:
+        return None
+    try:
+        region = plain(provider.props).get("region")
+    except Exception:  # noqa: BLE001 - a provider without readable properties
+        return None
+    return region if isinstance(region, str) and region else None
+
+
 class Res:
     """One resource of the stack.  Properties and property dependencies are converted on first use:
     a stack policy reads the few resource types it judges, not all of a large stack."""
 
-    __slots__ = ("urn", "type", "name", "parent", "_raw_props", "_raw_deps", "_props", "_deps")
+    __slots__ = ("urn", "type", "name", "parent", "provider_region", "_raw_props", "_raw_deps", "_props", "_deps")
 
-    def __init__(self, urn: str, type_: str, name: str, raw_props: Any, raw_deps: Any, parent: str | None = None) -> None:
+    def __init__(
+        self,
+        urn: str,
+        type_: str,
+        name: str,
+        raw_props: Any,
+        raw_deps: Any,
+        parent: str | None = None,
+        provider_region: str | None = None,
+    ) -> None:
         self.urn = urn
         self.type = type_
         self.name = name
         self.parent = parent
+        #: The ``region`` of the resource's explicit provider (None: the default provider, or not set).
+        self.provider_region = provider_region
         self._raw_props = raw_props
         self._raw_deps = raw_deps
         self._props: dict[str, Any] | None = None
@@ -61,7 +83,9 @@ class StackIndex:
         resources = []
         for r in args.resources:
             parent = r.parent.urn if r.parent is not None else None
-            resources.append(Res(r.urn, r.resource_type, r.name, r.props, r.property_dependencies, parent))
+            resources.append(
+                Res(r.urn, r.resource_type, r.name, r.props, r.property_dependencies, parent, provider_region_of(r.provider))
+            )
         index = cls(resources)
         for res in resources:
             index.by_urn[res.urn] = res
