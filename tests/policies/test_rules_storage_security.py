@@ -17,7 +17,6 @@ from policies.rules.storage_security import (
     SNAPSHOT_COPY,
 )
 
-
 CASES: list[Case] = [
     ("rds-storage-encrypted", "unencrypted", clean_setup(primary={"storage_encrypted": False}),
      clean_setup(replica={"storage_encrypted": None})),
