@@ -137,17 +137,9 @@ def _provisioned(value: Any) -> float | None:
     return number if number else None
 
 
-def _baseline_echo(storage_type: str, allocated: float | None, iops: float | None, throughput: float | None) -> bool:
-    """The values AWS reports back for storage that provisions nothing (a deployed gp3 below 400 GiB reads
-    3,000 IOPS / 125 MiBps; a gp2 volume 3 IOPS per GiB): state, not a request, in a refreshed stack."""
-    if storage_type == "gp3" and allocated is not None and allocated < limits.GP3_PROVISIONING_THRESHOLD_GIB:
-        return iops in (None, 3000) and throughput in (None, 125)
-    if storage_type == "gp2" and allocated is not None and throughput is None:
-        return iops in (None, max(100, min(16000, 3 * allocated)))
-    return False
-
-
 def _check_storage_limits(type_: str, name: str, props: Props, config: Config, report: ReportViolation) -> None:
+    # A resource policy sees the program's (checked) inputs in every shape, never the refreshed state, in
+    # which AWS reports a gp3 volume's baseline IOPS: an iops value here is one the program asks for.
     raw_type = props.get("storageType")
     if is_unknown(raw_type):
         return
@@ -157,8 +149,6 @@ def _check_storage_limits(type_: str, name: str, props: Props, config: Config, r
     allocated = None if is_replica(props) else as_number(props.get("allocatedStorage"))
     max_allocated = as_number(props.get("maxAllocatedStorage"))
     storage_type = limits.effective_storage_type(as_str(raw_type), iops is not None)
-    if _baseline_echo(storage_type, allocated, iops, throughput):
-        iops = throughput = None
     problems = limits.storage_problems(
         storage_type, allocated, iops=iops, throughput_mibps=throughput, max_allocated_gib=max_allocated
     )
