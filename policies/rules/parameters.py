@@ -235,6 +235,21 @@ def _work_mem_text(case: _MemoryCase) -> str:
 
 
 def _check_memory_budget(index: StackIndex, config: Config, report: ReportViolation) -> None:
+    """rds-memory-budget, mandatory: a certain overcommit.
+
+    PostgreSQL takes ``work_mem`` per sort or hash node of a running query, only while it runs and only
+    as far as the data needs, so "every connection sorts at once" is a bound, not a forecast.  What the
+    stack is certain to meet is the load it is built for (:class:`sizing.MemoryCheck`): of the
+    connections that can really be open (``max_connections``, or the share ``maxConnectionsPercent``
+    lets an RDS Proxy in front open), ``sizing.DESIGN_ACTIVE_RATIO`` (the connection budget's 20 %) run
+    a query at the same moment with one ``work_mem`` each, next to ``shared_buffers``; and a single hash
+    node (``work_mem x hash_mem_multiplier``) must fit next to ``shared_buffers``.  Exceeding either is
+    mandatory: the instance runs out of memory in an ordinary busy hour.
+
+    1 GB ``work_mem`` with 1,600 connections on 16 GiB needs 4 + 320 x 1 = 324 GiB at the design point:
+    mandatory.  16 MB with the default 1,802 connections needs 4 + 361 x 16 MB = 9.6 GiB: passes, and
+    :data:`RDS_MEMORY_WORST_CASE` (advisory) reports its 32 GiB theoretical worst case.
+    """
     limit_percent = float(config["maxMemoryPercent"])
     gib = sizing.GIB
     for case in _memory_cases(index):
@@ -271,6 +286,8 @@ def _check_memory_budget(index: StackIndex, config: Config, report: ReportViolat
 
 
 def _check_memory_worst_case(index: StackIndex, config: Config, report: ReportViolation) -> None:
+    """rds-memory-worst-case, advisory: every connection max_connections allows runs a sort at once.
+    Ordinary settings exceed it, so it is a risk to watch, reported only when the design point fits."""
     gib = sizing.GIB
     for case in _memory_cases(index):
         check = case.check
@@ -376,14 +393,7 @@ RDS_MEMORY_BUDGET = stack_policy(
     ),
     remediation="Lower work_mem, or lower max_connections / the proxy's maxConnectionsPercent.",
 )
-"""Mandatory: a certain overcommit.  PostgreSQL takes work_mem per sort or hash node of a running query, so
-what is certain is not every connection sorting at once but the load the stack is built for: of the
-connections that can really be open (max_connections, or the share an RDS Proxy in front may open),
-sizing.DESIGN_ACTIVE_RATIO (the connection budget's 20 %) run a query at the same moment, each with one
-work_mem, next to shared_buffers; or one hash node (work_mem x hash_mem_multiplier) that cannot fit next to
-shared_buffers.  1 GB work_mem with 1,600 connections on 16 GiB needs 320 GiB there: mandatory.  16 MB with
-the default 1,802 connections needs 9.6 GiB: passes (rds-memory-worst-case, advisory, reports the 32 GiB
-theoretical worst case)."""
+
 
 
 RDS_MEMORY_WORST_CASE = stack_policy(
@@ -395,8 +405,6 @@ RDS_MEMORY_WORST_CASE = stack_policy(
     enforcement_level=EnforcementLevel.ADVISORY,
     remediation="Lower work_mem (per role if only some need it), or watch FreeableMemory.",
 )
-"""Advisory: the theoretical worst case, every connection max_connections allows running a sort at once.
-Ordinary settings exceed it (the default max_connections x 16 MB on 16 GiB): a risk to watch, not a defect."""
 
 
 RDS_MAX_CONNECTIONS_WITHOUT_PROXY = stack_policy(
