@@ -174,11 +174,11 @@ class _MemoryCase:
     check: sizing.MemoryCheck
 
 
-def _proxy_percent(index: StackIndex, instance: Res) -> int | None:
-    """The MaxConnectionsPercent RDS Proxy may use on *instance* (summed over proxies, at most 100), None: no proxy."""
-    total: int | None = None
+def _proxy_percents(index: StackIndex) -> dict[str, int]:
+    """Instance URN -> the MaxConnectionsPercent RDS Proxy may use on it (summed over proxies, at most 100)."""
+    totals: dict[str, int] = {}
     for link in proxy_links(index):
-        if link.instance is None or link.instance.urn != instance.urn:
+        if link.instance is None:
             continue
         ref = link.target.props.get("targetGroupName")
         named = index.resolve(link.target, "targetGroupName", PROXY_TARGET_GROUP, ref, ("name",))
@@ -191,12 +191,14 @@ def _proxy_percent(index: StackIndex, instance: Res) -> int | None:
             value = as_number(pool.get("maxConnectionsPercent")) if isinstance(pool, dict) else None
             if value is not None:
                 percent = value
-        total = min(100, (total or 0) + int(percent))
-    return total
+        urn = link.instance.urn
+        totals[urn] = min(100, totals.get(urn, 0) + int(percent))
+    return totals
 
 
 def _memory_cases(index: StackIndex) -> Iterator[_MemoryCase]:
     """Every instance whose parameter group the stack declares, with its effective memory settings."""
+    percents = _proxy_percents(index)
     for inst in index.of_type(INSTANCE):
         cls = _known_class(inst)
         group = parameter_group_of(index, inst)
@@ -217,7 +219,7 @@ def _memory_cases(index: StackIndex) -> Iterator[_MemoryCase]:
             shared_pages = None  # a unit mistake (rds-parameter-units); judge with the default instead
         hash_param = params.get("hash_mem_multiplier")
         hash_mult = as_number(hash_param.get("value")) if hash_param else None
-        percent = None if is_replica(inst.props) else _proxy_percent(index, inst)
+        percent = None if is_replica(inst.props) else percents.get(inst.urn)
         check = sizing.memory_check(
             cls,
             max_connections=int(max_connections) if max_connections is not None else None,
