@@ -600,8 +600,8 @@ def _check_engine_version_family(index: StackIndex, config: Config, report: Repo
                     inst.urn,
                 )
             continue
-        if parsed is None:
-            continue
+        if parsed is None or (engine is not None and engine != "postgres"):
+            continue  # versions are judged for RDS for PostgreSQL (aws.rds.Instance), not Aurora members
         if is_replica(inst.props) or _is_set(inst.props.get("snapshotIdentifier")):
             major = engine_major_of(index, inst)  # a replica's or restore's version comes from its source
         else:

@@ -140,6 +140,9 @@ def _provisioned(value: Any) -> float | None:
 def _check_storage_limits(type_: str, name: str, props: Props, config: Config, report: ReportViolation) -> None:
     # A resource policy sees the program's (checked) inputs in every shape, never the refreshed state, in
     # which AWS reports a gp3 volume's baseline IOPS: an iops value here is one the program asks for.
+    engine = props.get("engine")
+    if isinstance(engine, str) and engine.lower() != "postgres":
+        return  # the limits carried are RDS for PostgreSQL's (other engines differ, Aurora has no such storage)
     raw_type = props.get("storageType")
     if is_unknown(raw_type):
         return

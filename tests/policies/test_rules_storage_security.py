@@ -108,3 +108,8 @@ def test_ca_certificate_on_resource_dicts():
     (finding,) = resource_violations(RDS_CA_CERTIFICATE, INSTANCE, {"caCertIdentifier": "rds-ca-2019"})
     assert "expired on 2024-08-22" in finding.message
     assert resource_violations(RDS_CA_CERTIFICATE, INSTANCE, {"caCertIdentifier": "rds-ca-rsa2048-g1"}) == []
+
+
+def test_storage_limits_are_postgres_limits():
+    assert resource_violations(RDS_STORAGE_LIMITS, INSTANCE, {"engine": "sqlserver-se", "allocatedStorage": 10}) == []
+    assert resource_violations(RDS_STORAGE_LIMITS, INSTANCE, {"engine": "postgres", "allocatedStorage": 10})
