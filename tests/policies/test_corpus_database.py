@@ -20,7 +20,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pytest
-from policy_harness import CLEAN, SHAPES, Ctx, check, clean_setup
+from policy_harness import CLEAN, SHAPES, SUBNETS, Ctx, check, clean_setup
 
 from gate.analyzer import GateResult
 
@@ -315,11 +315,21 @@ def _cross_region_replica_through_a_second_provider(ctx: Ctx) -> None:
 
 
 def _lowered_max_connections_covering_the_pool(ctx: Ctx) -> None:
+    """max_connections lowered to 1,000 behind a proxy of its own whose pool (90 %) still fits under it."""
     group = _group("lowered", {"name": "max_connections", "value": "1000", "apply_method": "pending-reboot"})
     db = _db(ctx, "lowered", parameter_group_name=group.name)
-    pool = aws.rds.ProxyDefaultTargetGroup("lowered-pool", db_proxy_name=ctx.proxy.name,
-                                           connection_pool_config={"max_connections_percent": 90})
-    aws.rds.ProxyTarget("lowered-target", db_proxy_name=ctx.proxy.name, target_group_name=pool.name,
+    proxy = aws.rds.Proxy(
+        "lowered-proxy", name="lowered-proxy", engine_family="POSTGRESQL", role_arn=ctx.role.arn, require_tls=True,
+        vpc_security_group_ids=[ctx.proxy_sg.id], vpc_subnet_ids=SUBNETS,
+        auths=[aws.rds.ProxyAuthArgs(auth_scheme="SECRETS", iam_auth="REQUIRED", secret_arn=ctx.secret.arn,
+                                     client_password_auth_type="POSTGRES_SCRAM_SHA_256")],
+    )
+    pool = aws.rds.ProxyDefaultTargetGroup(
+        "lowered-pool", db_proxy_name=proxy.name,
+        connection_pool_config={"max_connections_percent": 90, "max_idle_connections_percent": 45,
+                                "connection_borrow_timeout": 120},
+    )
+    aws.rds.ProxyTarget("lowered-target", db_proxy_name=proxy.name, target_group_name=pool.name,
                         db_instance_identifier=db.identifier)
 
 
