@@ -6,7 +6,14 @@ from __future__ import annotations
 from pulumi_policy import PolicyConfigSchema, ReportViolation, Severity
 
 from . import instance_limits as limits
-from .db_instances import arn_region, instance_group, parameter_value, region_of, replication_source
+from .db_instances import (
+    arn_region,
+    instance_group,
+    parameter_value,
+    region_of,
+    replication_source,
+    uses_external_group,
+)
 from .policy_factory import Config, Props, resource_policy, stack_policy
 from .program_sizing import sizing
 from .property_values import as_bool, as_number, as_str, is_unknown
@@ -194,7 +201,7 @@ RDS_BACKUP_RETENTION_RANGE = resource_policy(
 
 def _effective_max_connections(index: StackIndex, instance: Res) -> int | None:
     cls = as_str(instance.props.get("instanceClass"))
-    if cls is None or cls not in sizing.INSTANCE_MEMORY_GIB:
+    if cls is None or cls not in sizing.INSTANCE_MEMORY_GIB or uses_external_group(index, instance):
         return None
     value = parameter_value(instance_group(index, instance), "max_connections")
     if value is None:

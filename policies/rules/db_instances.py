@@ -104,3 +104,14 @@ def group_family_major(group: Res | None) -> tuple[str, int] | None:
 
 def instance_group(index: StackIndex, instance: Res) -> Res | None:
     return parameter_group_of(index, instance)
+
+
+def uses_external_group(index: StackIndex, instance: Res) -> bool:
+    """The instance names a custom parameter group the stack does not declare: its values are not known here.
+    (No name, or an RDS ``default.*`` group, means the family's defaults.)"""
+    named = instance.props.get("parameterGroupName")
+    if is_unknown(named):
+        return instance_group(index, instance) is None
+    if not isinstance(named, str) or not named or named.startswith("default."):
+        return False
+    return instance_group(index, instance) is None

@@ -24,6 +24,7 @@ from .db_instances import (
     instance_group,
     parameter_value,
     primary_of,
+    uses_external_group,
 )
 from .policy_factory import Config, Props, resource_policy, stack_policy
 from .program_sizing import sizing
@@ -511,9 +512,11 @@ _OFF = {"0", "false", "off"}
 
 def _check_force_ssl(index: StackIndex, config: Config, report: ReportViolation) -> None:
     for inst in index.of_type(INSTANCE):
-        engine = engine_of(inst.props)
+        engine = engine_of((primary_of(index, inst) or inst).props)
         if engine is not None and engine != "postgres":
             continue
+        if uses_external_group(index, inst):
+            continue  # a custom group declared outside the stack: its setting is not known here
         group = instance_group(index, inst)
         family = group_family_major(group)
         major = family[1] if family is not None else engine_major_of(index, inst)

@@ -239,6 +239,11 @@ def test_force_ssl_effective_value_per_family_and_default_group():
     assert stack_violations(RDS_FORCE_SSL, [default_group_14])
     assert stack_violations(RDS_FORCE_SSL, [Resource(INSTANCE, "db", {"engine": "postgres", "engineVersion": "16.4"})]) == []
     assert stack_violations(RDS_FORCE_SSL, [Resource(INSTANCE, "db", {"engine": "mysql", "engineVersion": "8.0"})]) == []
+    external = Resource(INSTANCE, "db", {"engine": "postgres", "engineVersion": "14.12", "parameterGroupName": "shared-pg14"})
+    assert stack_violations(RDS_FORCE_SSL, [external]) == []  # a group outside the stack: not known
+    named_default = Resource(INSTANCE, "db", {"engine": "postgres", "engineVersion": "14.12",
+                                              "parameterGroupName": "default.postgres14"})
+    assert stack_violations(RDS_FORCE_SSL, [named_default])
     unknown = _group({"name": "rds.force_ssl", "value": UNKNOWN}, family="postgres14")
     assert stack_violations(RDS_FORCE_SSL, [unknown, _instance("pg")]) == []
 
