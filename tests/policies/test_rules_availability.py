@@ -150,7 +150,12 @@ def test_cross_region_replica_of_an_encrypted_source_needs_a_key_of_its_region()
     (finding,) = stack_violations(RDS_REPLICA_SOURCE, [_primary(region="us-east-1"), _replica("us-west-2")])
     assert "source in us-east-1" in finding.message
     assert stack_violations(RDS_REPLICA_SOURCE, [_primary(), _replica("us-west-2", kmsKeyId=_KEY)]) == []
-    assert stack_violations(RDS_REPLICA_SOURCE, [_primary(), _replica("us-west-2", kmsKeyId=UNKNOWN)]) == []
+    key = Resource("aws:kms/key:Key", "key")
+    with_key = Resource(INSTANCE, "replica", {"replicateSourceDb": UNKNOWN, "region": "us-west-2", "kmsKeyId": UNKNOWN},
+                        {"replicateSourceDb": ["primary"], "kmsKeyId": ["key"]})
+    assert stack_violations(RDS_REPLICA_SOURCE, [_primary(), key, with_key]) == []
+    # kmsKeyId unknown without a dependency: the provider's computed value in a plan, i.e. not set
+    assert stack_violations(RDS_REPLICA_SOURCE, [_primary(), _replica("us-west-2", kmsKeyId=UNKNOWN)])
     assert stack_violations(RDS_REPLICA_SOURCE, [_primary(region="us-west-2"), _replica("us-west-2")]) == []
     assert stack_violations(RDS_REPLICA_SOURCE, [_primary(), _replica()]) == []  # same Region: inherits the key
     assert stack_violations(RDS_REPLICA_SOURCE, [_primary(storageEncrypted=False), _replica("us-west-2")]) == []

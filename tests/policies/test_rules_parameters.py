@@ -257,7 +257,13 @@ def test_idle_transaction_timeout_zero_only():
 def test_engine_version_family():
     group15 = _group(family="postgres15")
     assert stack_violations(RDS_ENGINE_VERSION_FAMILY, [group15, _instance("pg", engineVersion="15.8")]) == []
-    assert stack_violations(RDS_ENGINE_VERSION_FAMILY, [group15, _instance("pg", engineVersion=UNKNOWN)]) == []
+    version = Resource("aws:ssm/parameter:Parameter", "version")
+    computed = Resource(INSTANCE, "db", {"engine": "postgres", "instanceClass": "db.r6g.large", "parameterGroupName": UNKNOWN,
+                                         "engineVersion": UNKNOWN}, {"parameterGroupName": ["pg"], "engineVersion": ["version"]})
+    assert stack_violations(RDS_ENGINE_VERSION_FAMILY, [group15, version, computed]) == []
+    # a planned output the provider computes (no dependency) is an omitted engineVersion
+    (finding,) = stack_violations(RDS_ENGINE_VERSION_FAMILY, [group15, _instance("pg", engineVersion=UNKNOWN)])
+    assert "does not set engineVersion" in finding.message
     (finding,) = stack_violations(RDS_ENGINE_VERSION_FAMILY, [group15, _instance("pg")])
     assert "does not set engineVersion" in finding.message
     (finding,) = stack_violations(RDS_ENGINE_VERSION_FAMILY, [group15, _instance("pg", engineVersion="17.2")])

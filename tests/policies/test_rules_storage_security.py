@@ -51,7 +51,13 @@ def test_encryption_is_judged_at_its_default_and_replicas_inherit():
     assert stack_violations(RDS_STORAGE_ENCRYPTED, [_instance("a", storageEncrypted="false")])
     # a key without storageEncrypted = true does not encrypt (CloudFormation and the API require both)
     assert stack_violations(RDS_STORAGE_ENCRYPTED, [_instance("a", kmsKeyId="arn:aws:kms:us-east-1:1:key/k")])
-    assert stack_violations(RDS_STORAGE_ENCRYPTED, [_instance("a", storageEncrypted=UNKNOWN)]) == []
+    # computed from another resource: not known yet, not judged
+    key = Resource("aws:kms/key:Key", "key")
+    computed = _instance("a", {"storageEncrypted": ["key"]}, storageEncrypted=UNKNOWN)
+    assert stack_violations(RDS_STORAGE_ENCRYPTED, [key, computed]) == []
+    # unknown with no dependency: a planned output the provider computes, i.e. the program omitted it
+    (finding,) = stack_violations(RDS_STORAGE_ENCRYPTED, [_instance("a", storageEncrypted=UNKNOWN)])
+    assert "unset (false)" in finding.message
     # a replica has its source's encryption: an external source is not judged, the in-stack one is judged once
     assert stack_violations(RDS_STORAGE_ENCRYPTED, [_instance("r", replicateSourceDb="arn:aws:rds:x")]) == []
     stack = [_instance("p"), _instance("r", {"replicateSourceDb": ["p"]}, replicateSourceDb=UNKNOWN)]
