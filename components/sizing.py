@@ -10,6 +10,8 @@ Facts encoded here (RDS for PostgreSQL documentation):
 * default ``max_connections`` = ``LEAST({DBInstanceClassMemory/9531392}, 5000)``
 * default ``shared_buffers`` = ``{DBInstanceClassMemory/32768}`` in 8 kB pages,
   i.e. a quarter of instance memory.
+* ``work_mem`` defaults to 4 MB and ``hash_mem_multiplier`` to 2.0 (PostgreSQL 15); neither is set by
+  the RDS default parameter group, so an omitted ``work_mem`` is 4 MB.
 * ``DBInstanceClassMemory`` is the instance class memory in bytes.  RDS
   subtracts what the OS and its own agents reserve, so the live default is a
   few percent below the figure computed here; we use the nominal class memory
@@ -38,6 +40,14 @@ SUPERUSER_RESERVED_CONNECTIONS = 5
 REPLICATION_RESERVED_PER_REPLICA = 1
 #: PostgreSQL's default work_mem (4 MB), in kB as the parameter is expressed.
 DEFAULT_WORK_MEM_KB = 4096
+#: PostgreSQL 15's default hash_mem_multiplier: one hash node may use work_mem x this.
+DEFAULT_HASH_MEM_MULTIPLIER = 2.0
+#: Share of the open database connections that run a query at the same moment: the design point of
+#: the connection budget (through RDS Proxy only that share needs a database connection) and of the
+#: memory budget.  0.2 reproduces the scenario's "250 client connections -> 50 DB connections".
+DESIGN_ACTIVE_RATIO = 0.2
+#: RDS Proxy's MaxConnectionsPercent when the target group does not set it.
+DEFAULT_PROXY_MAX_CONNECTIONS_PERCENT = 100
 
 _SIZES_T = {"micro": 1, "small": 2, "medium": 4, "large": 8, "xlarge": 16, "2xlarge": 32}
 _SIZES_M = {
@@ -227,8 +237,7 @@ class Workload:
     other_clients: int = 0
     #: Share of time a client connection is inside a transaction.  Through RDS Proxy
     #: (transaction-level multiplexing) only that share needs a database connection.
-    #: 0.2 reproduces the scenario's "250 client connections -> 50 DB connections".
-    active_ratio: float = 0.2
+    active_ratio: float = DESIGN_ACTIVE_RATIO
 
     @property
     def client_connections(self) -> int:
@@ -311,7 +320,7 @@ def connection_budget(
     effective_max = max_connections if max_connections is not None else default_max_connections(instance_class)
     reserved = reserved_connections(replica_count)
     clients = workload.client_connections
-    proxy_limit = effective_max * proxy_max_connections_percent // 100
+    proxy_limit = proxy_connection_limit(effective_max, proxy_max_connections_percent)
     proxy_db = max(0, min(proxy_limit, effective_max - reserved))
     needed = math.ceil(clients * workload.active_ratio)
     return ConnectionBudget(
@@ -328,6 +337,11 @@ def connection_budget(
     )
 
 
+def proxy_connection_limit(max_connections: int, max_connections_percent: int = DEFAULT_PROXY_MAX_CONNECTIONS_PERCENT) -> int:
+    """The database connections an RDS Proxy may open to one target: MaxConnectionsPercent of max_connections."""
+    return max_connections * max_connections_percent // 100
+
+
 def recommended_proxy_max_connections_percent(max_connections: int, replica_count: int = 0) -> int:
     """The largest percent that still leaves the reserve free."""
     usable = max_connections - reserved_connections(replica_count)
@@ -339,19 +353,61 @@ def recommended_proxy_max_connections_percent(max_connections: int, replica_coun
 
 @dataclass(frozen=True)
 class MemoryCheck:
+    """What ``shared_buffers`` and ``work_mem`` can ask of an instance, at two levels of certainty.
+
+    PostgreSQL allocates ``work_mem`` per sort or hash node of a running query (a hash node up to
+    ``work_mem x hash_mem_multiplier``), only while the query runs, and only as far as the data needs.
+    So no fixed connection count makes an overcommit certain; two limits are defensible:
+
+    * **Design point** (:attr:`design_point_bytes`): the connections that can really be open
+      (``max_connections``, or what an RDS Proxy in front may open) of which the budget's share
+      :data:`DESIGN_ACTIVE_RATIO` runs one sort or hash each, plus ``shared_buffers``.  That is the
+      concurrency the stack is sized for; running out of memory there is the expected outcome of an
+      ordinary busy hour, not bad luck.  A single hash node that cannot fit next to ``shared_buffers``
+      (:attr:`single_operation_bytes`) fails even with one query.
+    * **Worst case** (:attr:`worst_case_bytes`): every connection allowed by ``max_connections`` runs
+      a sort at the same moment.  Ordinary settings exceed it (16 MB x the default 1,802 connections
+      of a 16 GiB class is 28 GiB): a risk to watch, not a certain failure.
+    """
+
     memory_bytes: int
     shared_buffers_bytes: int
     work_mem_bytes: int
     max_connections: int
+    #: Connections that can really be open: max_connections, or fewer when RDS Proxy caps them.
+    open_connections: int
+    hash_mem_multiplier: float = DEFAULT_HASH_MEM_MULTIPLIER
+    active_ratio: float = DESIGN_ACTIVE_RATIO
 
     @property
     def worst_case_bytes(self) -> int:
-        """shared_buffers plus one work_mem per connection (a single sort or hash each)."""
+        """shared_buffers plus one work_mem per allowed connection (a single sort or hash each)."""
         return self.shared_buffers_bytes + self.work_mem_bytes * self.max_connections
 
     @property
     def fits(self) -> bool:
+        """The worst case fits in memory."""
         return self.worst_case_bytes <= self.memory_bytes
+
+    @property
+    def active_connections(self) -> int:
+        """Connections running a query at once at the design point."""
+        return math.ceil(self.open_connections * self.active_ratio)
+
+    @property
+    def design_point_bytes(self) -> int:
+        """shared_buffers plus one work_mem per connection active at the design point."""
+        return self.shared_buffers_bytes + self.work_mem_bytes * self.active_connections
+
+    @property
+    def single_operation_bytes(self) -> int:
+        """shared_buffers plus the largest single hash node (work_mem x hash_mem_multiplier)."""
+        return self.shared_buffers_bytes + math.ceil(self.work_mem_bytes * self.hash_mem_multiplier)
+
+    def certain_overcommit(self, limit_bytes: int | None = None) -> bool:
+        """The design point or a single hash node needs more than *limit_bytes* (default: all memory)."""
+        limit = self.memory_bytes if limit_bytes is None else limit_bytes
+        return self.design_point_bytes > limit or self.single_operation_bytes > limit
 
 
 def memory_check(
@@ -360,15 +416,36 @@ def memory_check(
     max_connections: int | None = None,
     work_mem_kb: int = DEFAULT_WORK_MEM_KB,
     shared_buffers_pages: int | None = None,
+    proxy_max_connections_percent: int | None = None,
+    hash_mem_multiplier: float = DEFAULT_HASH_MEM_MULTIPLIER,
+    active_ratio: float = DESIGN_ACTIVE_RATIO,
 ) -> MemoryCheck:
-    """Can ``shared_buffers + max_connections x work_mem`` exceed the instance's RAM?"""
+    """``shared_buffers`` and ``work_mem`` against the instance's RAM (see :class:`MemoryCheck`).
+
+    *max_connections* / *shared_buffers_pages* None mean the RDS defaults of the class;
+    *proxy_max_connections_percent* is the MaxConnectionsPercent of an RDS Proxy that targets the
+    instance (None: no proxy, every connection max_connections allows can be open).
+    """
+    if not 0 < active_ratio <= 1:
+        raise ValueError(f"active_ratio must be in (0, 1], got {active_ratio}")
+    if hash_mem_multiplier < 1:
+        raise ValueError(f"hash_mem_multiplier must be at least 1, got {hash_mem_multiplier}")
     memory = instance_memory_bytes(instance_class)
     pages = shared_buffers_pages if shared_buffers_pages is not None else default_shared_buffers_pages(instance_class)
+    effective_max = max_connections if max_connections is not None else default_max_connections(instance_class)
+    open_connections = (
+        effective_max
+        if proxy_max_connections_percent is None
+        else min(effective_max, proxy_connection_limit(effective_max, proxy_max_connections_percent))
+    )
     return MemoryCheck(
         memory_bytes=memory,
         shared_buffers_bytes=pages * PAGE_BYTES,
         work_mem_bytes=work_mem_kb * 1024,
-        max_connections=max_connections if max_connections is not None else default_max_connections(instance_class),
+        max_connections=effective_max,
+        open_connections=open_connections,
+        hash_mem_multiplier=hash_mem_multiplier,
+        active_ratio=active_ratio,
     )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from components import sizing
 from components.sizing import GIB, Workload
@@ -138,3 +140,77 @@ def test_parameter_formulas(value: str, expected: float) -> None:
 def test_parameter_formulas_reject_what_rds_would_not_evaluate(value: str) -> None:
     with pytest.raises(sizing.FormulaError):
         sizing.evaluate_parameter_value(value, "db.r6g.large")
+
+
+# --- Memory: certain overcommit (design point) vs theoretical worst case (issue 8, section 3) -------
+
+MIB_KB = 1024  # work_mem is in kB
+
+
+def test_work_mem_16mb_with_default_connections_on_16_gib_is_only_a_worst_case_risk() -> None:
+    check = sizing.memory_check("db.r6g.large", work_mem_kb=16 * MIB_KB)
+    assert check.memory_bytes == 16 * GIB
+    assert check.max_connections == check.open_connections == 1802
+    assert not check.fits  # 1,802 x 16 MB + 4 GiB = 32 GiB: every connection sorting at once
+    assert check.active_connections == 361  # 20 % of 1,802, rounded up
+    assert check.design_point_bytes == 4 * GIB + 361 * 16 * 1024 * 1024  # 9.6 GiB
+    assert not check.certain_overcommit()
+
+
+def test_work_mem_1gb_with_1600_connections_is_a_certain_overcommit() -> None:
+    check = sizing.memory_check("db.r6g.large", max_connections=1600, work_mem_kb=1024 * MIB_KB)
+    assert check.active_connections == 320
+    assert check.design_point_bytes == 4 * GIB + 320 * GIB
+    assert check.certain_overcommit()
+
+
+def test_one_hash_node_that_cannot_fit_is_certain_even_with_few_connections() -> None:
+    # hash_mem_multiplier raised to 8: one 2 GiB x 8 hash node next to 4 GiB of shared_buffers on 16 GiB.
+    check = sizing.memory_check("db.r6g.large", max_connections=6, work_mem_kb=2 * 1024 * MIB_KB, hash_mem_multiplier=8)
+    assert check.design_point_bytes == 4 * GIB + 2 * 2 * GIB  # 2 of 6 connections active
+    assert check.single_operation_bytes == 4 * GIB + 16 * GIB
+    assert check.certain_overcommit()
+    assert not sizing.memory_check(
+        "db.r6g.large", max_connections=6, work_mem_kb=2 * 1024 * MIB_KB, hash_mem_multiplier=4
+    ).certain_overcommit()
+
+
+def test_the_proxy_caps_the_connections_that_can_be_open() -> None:
+    direct = sizing.memory_check("db.r6g.large", work_mem_kb=64 * MIB_KB)
+    proxied = sizing.memory_check("db.r6g.large", work_mem_kb=64 * MIB_KB, proxy_max_connections_percent=40)
+    assert proxied.open_connections == sizing.proxy_connection_limit(1802, 40) == 720
+    assert direct.certain_overcommit()  # 361 x 64 MB + 4 GiB = 26.6 GiB
+    assert not proxied.certain_overcommit()  # 144 x 64 MB + 4 GiB = 13 GiB
+    assert direct.worst_case_bytes == proxied.worst_case_bytes  # the worst case ignores the proxy
+
+
+def test_seed_work_mem_is_a_worst_case_risk_not_a_certain_overcommit() -> None:
+    check = sizing.memory_check("db.r6g.large", max_connections=200, work_mem_kb=65536)
+    assert not check.fits
+    assert not check.certain_overcommit()
+    assert check.certain_overcommit(limit_bytes=6 * GIB)  # 40 x 64 MB + 4 GiB = 6.5 GiB
+
+
+def test_memory_check_rejects_impossible_ratios() -> None:
+    with pytest.raises(ValueError, match="active_ratio"):
+        sizing.memory_check("db.r6g.large", active_ratio=0)
+    with pytest.raises(ValueError, match="hash_mem_multiplier"):
+        sizing.memory_check("db.r6g.large", hash_mem_multiplier=0.5)
+
+
+@given(
+    instance_class=st.sampled_from(sorted(sizing.INSTANCE_MEMORY_GIB)),
+    max_connections=st.integers(min_value=6, max_value=8_388_607),
+    work_mem_kb=st.integers(min_value=64, max_value=2_147_483_647),
+    percent=st.one_of(st.none(), st.integers(min_value=1, max_value=100)),
+)
+@settings(max_examples=200, deadline=None)
+def test_a_certain_overcommit_is_always_also_a_worst_case_overcommit(
+    instance_class: str, max_connections: int, work_mem_kb: int, percent: int | None
+) -> None:
+    check = sizing.memory_check(
+        instance_class, max_connections=max_connections, work_mem_kb=work_mem_kb, proxy_max_connections_percent=percent
+    )
+    assert check.design_point_bytes <= check.worst_case_bytes
+    if check.certain_overcommit():
+        assert not check.fits

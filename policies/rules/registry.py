@@ -60,11 +60,19 @@ POLICIES: tuple[Policy, ...] = unique_by_name(
         availability.RDS_BACKUP_RETENTION,
         availability.RDS_DELETION_PROTECTION,
         availability.RDS_FINAL_SNAPSHOT,
+        availability.RDS_BACKUP_RETENTION_RANGE,
+        availability.RDS_REPLICA_SOURCE,
+        availability.RDS_MONITORING_SETTINGS,
         # parameters.py
         parameters.RDS_STATIC_PARAMETER_PENDING_REBOOT,
         parameters.RDS_PARAMETER_UNITS,
         parameters.RDS_MEMORY_BUDGET,
         parameters.RDS_MAX_CONNECTIONS_WITHOUT_PROXY,
+        parameters.RDS_MEMORY_WORST_CASE,
+        parameters.RDS_PARAMETER_NAME_EXISTS,
+        parameters.RDS_FORCE_SSL,
+        parameters.RDS_IDLE_TRANSACTION_TIMEOUT,
+        parameters.RDS_ENGINE_VERSION_FAMILY,
         # credentials.py
         credentials.RDS_MASTER_USERNAME,
         credentials.PROXY_ROLE_CAN_READ_SECRET,
@@ -79,6 +87,8 @@ POLICIES: tuple[Policy, ...] = unique_by_name(
         proxy.PROXY_POOL_HEADROOM,
         # storage_security.py
         storage_security.RDS_STORAGE_ENCRYPTED,
+        storage_security.RDS_STORAGE_LIMITS,
+        storage_security.RDS_CA_CERTIFICATE,
         # monitoring.py
         monitoring.ALARM_RDS_NAMESPACE,
         monitoring.ALARM_RDS_METRIC_NAME,

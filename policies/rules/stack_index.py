@@ -48,6 +48,12 @@ class Res:
         return converted if isinstance(converted, dict) else None
 
     @property
+    def provider_region(self) -> str | None:
+        """The known ``region`` of the resource's explicit provider (None: the default provider, or not set)."""
+        region = (self.provider_props or {}).get("region")
+        return region if isinstance(region, str) and region else None
+
+    @property
     def prop_deps(self) -> dict[str, list[str]]:
         if self._deps is None:
             raw = self._raw_deps or {}

@@ -16,13 +16,20 @@ SEED_POLICIES = {
     "rds-master-username",  # "admin"
     "rds-static-parameter-pending-reboot",  # max_connections and shared_buffers with "immediate"
     "rds-parameter-units",  # shared_buffers = {DBInstanceClassMemory/4}
-    "rds-memory-budget",  # work_mem 64 MB x 200 connections + shared_buffers > 16 GiB
     "proxy-role-can-read-secret",  # no role_arn
     "proxy-iam-auth-requires-db-iam-auth",  # IAM auth REQUIRED, instance IAM auth off
     "proxy-pinning-filters-match-engine",  # EXCLUDE_VARIABLE_SETS on POSTGRESQL
     "proxy-read-only-endpoint-needs-cluster",  # READ_ONLY endpoint, instance target
     "proxy-pool-headroom",  # max_connections_percent 100
     "alarm-rds-namespace",  # AWS/RDS/Proxy
+}
+
+
+#: Advisory findings on the seed: a risk to watch, not a certain failure (issue 8, section 3).
+SEED_ADVISORIES = {
+    # work_mem 64 MB x all 200 connections + shared_buffers = 16.5 GiB > 16 GiB; at the design point
+    # (20 % of 200 connections busy) 6.5 GiB, so not rds-memory-budget's certain overcommit.
+    "rds-memory-worst-case",
 }
 
 
@@ -34,7 +41,7 @@ def seed_run():
 def test_seed_is_rejected_by_exactly_the_expected_policies(policy_gate: PolicyGate, seed_run):
     result = policy_gate.check(seed_run, env_config("prod"))
     assert not result.passed
-    assert result.fired() == SEED_POLICIES
+    assert result.fired() == SEED_POLICIES | SEED_ADVISORIES
     assert result.fired("mandatory") == SEED_POLICIES
     by_policy = {}
     for v in result.violations:

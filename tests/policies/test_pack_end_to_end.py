@@ -57,7 +57,8 @@ def test_unknown_values_neither_crash_nor_guess():
             {"name": "work_mem", "value": later("999999")},
         ])
         db = aws.rds.Instance(
-            "db", instance_class=later("db.r6g.large"), engine="postgres", username=later("admin"), password="x" * 16,
+            "db", instance_class=later("db.r6g.large"), engine="postgres", engine_version=later("15.8"),
+            username=later("admin"), password="x" * 16,
             allocated_storage=20, multi_az=later(False), publicly_accessible=later(True), storage_encrypted=later(False),
             deletion_protection=later(False), backup_retention_period=later(0), skip_final_snapshot=later(True),
             parameter_group_name=pg.name, vpc_security_group_ids=[sg.id],
