@@ -31,7 +31,7 @@ def _standalone(**overrides):
                 "identifier": "reports-db", "engine": "postgres", "engine_version": "15.8", "instance_class": "db.r6g.large",
                 "allocated_storage": 50, "storage_encrypted": True, "username": "postgres", "password": "x" * 16,
                 "multi_az": True, "publicly_accessible": False, "backup_retention_period": 14, "deletion_protection": True,
-                "final_snapshot_identifier": "reports-final", **overrides,
+                "final_snapshot_identifier": "reports-final", "vpc_security_group_ids": [ctx.db_sg.id], **overrides,
             },
         )
 
