@@ -10,7 +10,12 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, ReportViolation, Severity
 
-from .common import (
+from .config_schemas import string_list_schema
+from .iam_documents import is_account_root, principal_values, statements
+from .policy_factory import Config, Props, resource_policy, stack_policy
+from .property_values import as_bool, as_list, is_unknown, policy_json
+from .rds_lookups import engine_of, is_replica, proxy_links
+from .resource_types import (
     IAM_POLICY,
     IAM_POLICY_ATTACHMENT,
     IAM_ROLE,
@@ -21,23 +26,9 @@ from .common import (
     POSTGRES_ENGINES,
     PROXY,
     SECRET,
-    Config,
-    Props,
-    Res,
-    StackIndex,
-    as_bool,
-    as_list,
-    engine_of,
-    is_replica,
-    is_unknown,
     label,
-    policy_json,
-    proxy_links,
-    resource_policy,
-    stack_policy,
-    string_list_schema,
 )
-from .iam_documents import is_account_root, principal_values, statements
+from .stack_index import Res, StackIndex
 
 #: RDS for PostgreSQL: "MasterUsername X cannot be used as it is a reserved word used by the engine".
 RESERVED_POSTGRES_USERNAMES = ("admin", "rdsadmin", "rdsrepladmin", "rds_superuser", "rds_replication", "public")
@@ -475,51 +466,57 @@ def _check_client_iam_auth(index: StackIndex, config: Config, report: ReportViol
         )
 
 
-POLICIES = [
-    resource_policy(
-        "rds-master-username",
-        "Master user names of RDS for PostgreSQL instances are names the engine accepts (not admin, rdsadmin, pg_*).",
-        (INSTANCE,),
-        _check_username,
-        severity=Severity.HIGH,
-        schema=string_list_schema("extraReservedUsernames", "More user names to refuse (organisation conventions)."),
-        remediation='Use a master user name such as "postgres".',
-    ),
-    stack_policy(
-        "proxy-role-can-read-secret",
-        "Every RDS Proxy has an IAM role, trusted by rds.amazonaws.com, that can read its auth secret.",
-        (PROXY,),
-        _check_proxy_role,
-        severity=Severity.CRITICAL,
-        remediation="Set roleArn to a role with secretsmanager:GetSecretValue on the auth secret.",
-    ),
-    stack_policy(
-        "proxy-role-can-decrypt-secret",
-        "The proxy's role can decrypt its auth secret: the customer key's policy lets the account or the role use it, "
-        "and the role has kms:Decrypt on it.",
-        (PROXY,),
-        _check_proxy_decrypt,
-        severity=Severity.CRITICAL,
-        remediation="Allow kms:Decrypt on the key (kms:ViaService secretsmanager) and keep the key policy's "
-        "account-root statement.",
-    ),
-    stack_policy(
-        "proxy-iam-auth-requires-db-iam-auth",
-        "An RDS Proxy that signs in to its database with IAM (defaultAuthScheme IAM_AUTH) targets a database with "
-        "IAM database authentication on.",
-        (PROXY,),
-        _check_iam_auth,
-        severity=Severity.HIGH,
-        remediation="Set iamDatabaseAuthenticationEnabled = true on the target.",
-    ),
-    stack_policy(
-        "proxy-client-iam-auth-without-db-iam",
-        "Advisory: clients authenticate to the proxy with IAM while the database itself does not accept IAM tokens "
-        "(no direct break-glass path).",
-        (PROXY,),
-        _check_client_iam_auth,
-        severity=Severity.LOW,
-        remediation="Set iamDatabaseAuthenticationEnabled = true if clients may need the instance endpoint.",
-        enforcement_level=EnforcementLevel.ADVISORY,
-    ),
-]
+RDS_MASTER_USERNAME = resource_policy(
+    "rds-master-username",
+    "Master user names of RDS for PostgreSQL instances are names the engine accepts (not admin, rdsadmin, pg_*).",
+    (INSTANCE,),
+    _check_username,
+    severity=Severity.HIGH,
+    schema=string_list_schema("extraReservedUsernames", "More user names to refuse (organisation conventions)."),
+    remediation='Use a master user name such as "postgres".',
+)
+
+
+PROXY_ROLE_CAN_READ_SECRET = stack_policy(
+    "proxy-role-can-read-secret",
+    "Every RDS Proxy has an IAM role, trusted by rds.amazonaws.com, that can read its auth secret.",
+    (PROXY,),
+    _check_proxy_role,
+    severity=Severity.CRITICAL,
+    remediation="Set roleArn to a role with secretsmanager:GetSecretValue on the auth secret.",
+)
+
+
+PROXY_ROLE_CAN_DECRYPT_SECRET = stack_policy(
+    "proxy-role-can-decrypt-secret",
+    "The proxy's role can decrypt its auth secret: the customer key's policy lets the account or the role use it, "
+    "and the role has kms:Decrypt on it.",
+    (PROXY,),
+    _check_proxy_decrypt,
+    severity=Severity.CRITICAL,
+    remediation="Allow kms:Decrypt on the key (kms:ViaService secretsmanager) and keep the key policy's "
+    "account-root statement.",
+)
+
+
+PROXY_IAM_AUTH_REQUIRES_DB_IAM_AUTH = stack_policy(
+    "proxy-iam-auth-requires-db-iam-auth",
+    "An RDS Proxy that signs in to its database with IAM (defaultAuthScheme IAM_AUTH) targets a database with "
+    "IAM database authentication on.",
+    (PROXY,),
+    _check_iam_auth,
+    severity=Severity.HIGH,
+    remediation="Set iamDatabaseAuthenticationEnabled = true on the target.",
+)
+
+
+PROXY_CLIENT_IAM_AUTH_WITHOUT_DB_IAM = stack_policy(
+    "proxy-client-iam-auth-without-db-iam",
+    "Advisory: clients authenticate to the proxy with IAM while the database itself does not accept IAM tokens "
+    "(no direct break-glass path).",
+    (PROXY,),
+    _check_client_iam_auth,
+    severity=Severity.LOW,
+    remediation="Set iamDatabaseAuthenticationEnabled = true if clients may need the instance endpoint.",
+    enforcement_level=EnforcementLevel.ADVISORY,
+)

@@ -13,20 +13,6 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, Severity
 
-from .common import (
-    INSTANCE,
-    PROXY,
-    SECRET,
-    Config,
-    Props,
-    Res,
-    StackIndex,
-    as_list,
-    is_unknown,
-    label,
-    resource_policy,
-    stack_policy,
-)
 from .iam_documents import (
     IAM_ROLE_TYPE,
     IDENTITY_POLICY_SOURCES,
@@ -36,6 +22,10 @@ from .iam_documents import (
     resource_is_everything,
     statements,
 )
+from .policy_factory import Config, Props, resource_policy, stack_policy
+from .property_values import as_list, is_unknown
+from .resource_types import INSTANCE, PROXY, SECRET, label
+from .stack_index import Res, StackIndex
 
 IAM_POLICY_TYPES = tuple(t for t, _ in IDENTITY_POLICY_SOURCES)
 ATTACHMENT_TYPES = (
@@ -271,38 +261,42 @@ def _check_db_connect_resource(index: StackIndex, config: Config, report: Report
             )
 
 
-POLICIES = [
-    resource_policy(
-        "iam-db-connect-least-privilege",
-        "IAM policies grant rds-db:connect on named database users of named proxies or instances, never on wildcards.",
-        (*IAM_POLICY_TYPES, IAM_ROLE_TYPE, *ATTACHMENT_TYPES),
-        _check_db_connect_scope,
-        severity=Severity.HIGH,
-        remediation="Resource: arn:aws:rds-db:REGION:ACCOUNT:dbuser:prx-<id>/<user>.",
-    ),
-    resource_policy(
-        "iam-secrets-least-privilege",
-        "IAM policies grant secretsmanager:GetSecretValue on named secrets, never on every secret.",
-        (*IAM_POLICY_TYPES, IAM_ROLE_TYPE, *ATTACHMENT_TYPES),
-        _check_secrets_scope,
-        severity=Severity.HIGH,
-        remediation="Name the secret ARNs in Resource.",
-    ),
-    resource_policy(
-        "iam-kms-least-privilege",
-        "IAM policies do not grant kms:* (or an unconditioned kms:Decrypt) on every key.",
-        (*IAM_POLICY_TYPES, IAM_ROLE_TYPE, *ATTACHMENT_TYPES),
-        _check_kms_scope,
-        severity=Severity.HIGH,
-        remediation="Name the key ARNs; add kms:ViaService for Secrets Manager.",
-    ),
-    stack_policy(
-        "iam-db-connect-resource",
-        "rds-db:connect resources name a dbuser of a proxy (prx-), instance (db-) or cluster resource id and a user "
-        "the proxy signs in as.",
-        (*IAM_POLICY_TYPES, IAM_ROLE_TYPE),
-        _check_db_connect_resource,
-        severity=Severity.HIGH,
-        remediation="arn:aws:rds-db:REGION:ACCOUNT:dbuser:prx-<id from the proxy ARN>/<the secret's user>.",
-    ),
-]
+IAM_DB_CONNECT_LEAST_PRIVILEGE = resource_policy(
+    "iam-db-connect-least-privilege",
+    "IAM policies grant rds-db:connect on named database users of named proxies or instances, never on wildcards.",
+    (*IAM_POLICY_TYPES, IAM_ROLE_TYPE, *ATTACHMENT_TYPES),
+    _check_db_connect_scope,
+    severity=Severity.HIGH,
+    remediation="Resource: arn:aws:rds-db:REGION:ACCOUNT:dbuser:prx-<id>/<user>.",
+)
+
+
+IAM_SECRETS_LEAST_PRIVILEGE = resource_policy(
+    "iam-secrets-least-privilege",
+    "IAM policies grant secretsmanager:GetSecretValue on named secrets, never on every secret.",
+    (*IAM_POLICY_TYPES, IAM_ROLE_TYPE, *ATTACHMENT_TYPES),
+    _check_secrets_scope,
+    severity=Severity.HIGH,
+    remediation="Name the secret ARNs in Resource.",
+)
+
+
+IAM_KMS_LEAST_PRIVILEGE = resource_policy(
+    "iam-kms-least-privilege",
+    "IAM policies do not grant kms:* (or an unconditioned kms:Decrypt) on every key.",
+    (*IAM_POLICY_TYPES, IAM_ROLE_TYPE, *ATTACHMENT_TYPES),
+    _check_kms_scope,
+    severity=Severity.HIGH,
+    remediation="Name the key ARNs; add kms:ViaService for Secrets Manager.",
+)
+
+
+IAM_DB_CONNECT_RESOURCE = stack_policy(
+    "iam-db-connect-resource",
+    "rds-db:connect resources name a dbuser of a proxy (prx-), instance (db-) or cluster resource id and a user "
+    "the proxy signs in as.",
+    (*IAM_POLICY_TYPES, IAM_ROLE_TYPE),
+    _check_db_connect_resource,
+    severity=Severity.HIGH,
+    remediation="arn:aws:rds-db:REGION:ACCOUNT:dbuser:prx-<id from the proxy ARN>/<the secret's user>.",
+)

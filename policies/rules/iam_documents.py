@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .common import policy_json
+from .property_values import policy_json
 
 #: Where identity-based policy documents live, per resource type: (type, property).
 IDENTITY_POLICY_SOURCES: tuple[tuple[str, str], ...] = (

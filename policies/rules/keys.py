@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pulumi_policy import ReportViolation, Severity
 
-from .common import Config, Props, label, resource_policy
 from .iam_documents import is_public_principal, statements
+from .policy_factory import Config, Props, resource_policy
+from .resource_types import label
 
 KMS_KEY = "aws:kms/key:Key"
 KMS_KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
@@ -45,13 +46,11 @@ def _check_public_principal(type_: str, name: str, props: Props, config: Config,
         return
 
 
-POLICIES = [
-    resource_policy(
-        "no-public-key-or-secret-policy",
-        'KMS key policies and secret resource policies do not allow Principal "*" without a condition.',
-        (KMS_KEY, KMS_KEY_POLICY, SECRET, SECRET_POLICY),
-        _check_public_principal,
-        severity=Severity.CRITICAL,
-        remediation='Replace Principal "*" with the account root or named roles, or add an account condition.',
-    ),
-]
+NO_PUBLIC_KEY_OR_SECRET_POLICY = resource_policy(
+    "no-public-key-or-secret-policy",
+    'KMS key policies and secret resource policies do not allow Principal "*" without a condition.',
+    (KMS_KEY, KMS_KEY_POLICY, SECRET, SECRET_POLICY),
+    _check_public_principal,
+    severity=Severity.CRITICAL,
+    remediation='Replace Principal "*" with the account root or named roles, or add an account condition.',
+)

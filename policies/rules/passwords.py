@@ -14,21 +14,11 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, Severity
 
-from .common import (
-    CLUSTER,
-    INSTANCE,
-    POSTGRES_ENGINES,
-    Config,
-    Res,
-    StackIndex,
-    as_bool,
-    as_number,
-    engine_of,
-    is_replica,
-    is_unknown,
-    label,
-    stack_policy,
-)
+from .policy_factory import Config, stack_policy
+from .property_values import as_bool, as_number, is_unknown
+from .rds_lookups import engine_of, is_replica
+from .resource_types import CLUSTER, INSTANCE, POSTGRES_ENGINES, label
+from .stack_index import Res, StackIndex
 
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
 #: Characters no RDS engine accepts in a master password.
@@ -108,14 +98,12 @@ def _check_passwords(index: StackIndex, config: Config, report: ReportViolation)
                     )
 
 
-POLICIES = [
-    stack_policy(
-        "rds-password-characters",
-        "RDS for PostgreSQL master passwords (literal or random.RandomPassword) have 8..128 characters and none of "
-        "'/', '\"', '@' or space.",
-        (INSTANCE, CLUSTER),
-        _check_passwords,
-        severity=Severity.HIGH,
-        remediation='random.RandomPassword(length=32, override_special="!#$%&*()-_=+[]{}<>:?").',
-    ),
-]
+RDS_PASSWORD_CHARACTERS = stack_policy(
+    "rds-password-characters",
+    "RDS for PostgreSQL master passwords (literal or random.RandomPassword) have 8..128 characters and none of "
+    "'/', '\"', '@' or space.",
+    (INSTANCE, CLUSTER),
+    _check_passwords,
+    severity=Severity.HIGH,
+    remediation='random.RandomPassword(length=32, override_special="!#$%&*()-_=+[]{}<>:?").',
+)

@@ -6,32 +6,12 @@ from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, ReportViolation, Severity
 
-from .common import (
-    INSTANCE,
-    PROXY,
-    PROXY_ENDPOINT,
-    PROXY_TARGET,
-    PROXY_TARGET_GROUP,
-    Config,
-    Props,
-    Res,
-    StackIndex,
-    as_bool,
-    as_list,
-    as_number,
-    as_str,
-    engine_of,
-    is_replica,
-    is_unknown,
-    label,
-    parameter_group_of,
-    parameters_of,
-    proxy_links,
-    proxy_of,
-    resource_policy,
-    sizing,
-    stack_policy,
-)
+from .policy_factory import Config, Props, resource_policy, stack_policy
+from .program_sizing import sizing
+from .property_values import as_bool, as_list, as_number, as_str, is_unknown
+from .rds_lookups import engine_of, is_replica, parameter_group_of, parameters_of, proxy_links, proxy_of
+from .resource_types import INSTANCE, PROXY, PROXY_ENDPOINT, PROXY_TARGET, PROXY_TARGET_GROUP, label
+from .stack_index import Res, StackIndex
 
 #: RDS Proxy's connection_borrow_timeout: default 120 s, AWS accepts 0..300 (seconds).
 BORROW_TIMEOUT_MAX = 300
@@ -374,109 +354,129 @@ def _check_pool_ranges(type_: str, name: str, props: Props, config: Config, repo
         )
 
 
-POLICIES = [
-    resource_policy(
-        "proxy-require-tls",
-        "RDS Proxies require TLS from clients.",
-        (PROXY,),
-        _check_tls,
-        severity=Severity.HIGH,
-        remediation="Set requireTls = true.",
+PROXY_REQUIRE_TLS = resource_policy(
+    "proxy-require-tls",
+    "RDS Proxies require TLS from clients.",
+    (PROXY,),
+    _check_tls,
+    severity=Severity.HIGH,
+    remediation="Set requireTls = true.",
+)
+
+
+PROXY_IDLE_CLIENT_TIMEOUT = resource_policy(
+    "proxy-idle-client-timeout",
+    "RDS Proxy idleClientTimeout is within 1..28,800 s.",
+    (PROXY,),
+    _check_idle_client_timeout,
+    severity=Severity.HIGH,
+    remediation="Set idleClientTimeout within 1..28800 s (default 1800).",
+)
+
+
+PROXY_ENGINE_FAMILY = stack_policy(
+    "proxy-engine-family",
+    "RDS Proxy engineFamily is one AWS accepts and matches its target's engine (POSTGRESQL for PostgreSQL).",
+    (PROXY,),
+    _check_engine_family,
+    severity=Severity.HIGH,
+    remediation="Set engineFamily = POSTGRESQL for RDS for PostgreSQL targets.",
+)
+
+
+PROXY_AUTH_CONFIG = resource_policy(
+    "proxy-auth-config",
+    "RDS Proxy auth entries are valid: SECRETS with a secretArn, iamAuth and clientPasswordAuthType valid for the "
+    "engine family, auths present unless defaultAuthScheme is IAM_AUTH.",
+    (PROXY,),
+    _check_auth_config,
+    severity=Severity.HIGH,
+    remediation="auths = [{authScheme: SECRETS, secretArn: ..., iamAuth: REQUIRED|DISABLED, "
+    "clientPasswordAuthType: POSTGRES_SCRAM_SHA_256}].",
+)
+
+
+PROXY_SUBNETS_TWO_AZS = stack_policy(
+    "proxy-subnets-two-azs",
+    "RDS Proxies and proxy endpoints have subnets in at least two Availability Zones.",
+    (PROXY, PROXY_ENDPOINT),
+    _check_subnets,
+    severity=Severity.HIGH,
+    remediation="List subnets of two or more Availability Zones in vpcSubnetIds.",
+)
+
+
+PROXY_POOL_PERCENT_RANGES = resource_policy(
+    "proxy-pool-percent-ranges",
+    "RDS Proxy maxConnectionsPercent is within 1..100 and maxIdleConnectionsPercent within 0..maxConnectionsPercent.",
+    (PROXY_TARGET_GROUP,),
+    _check_pool_ranges,
+    severity=Severity.HIGH,
+    remediation="maxConnectionsPercent 1..100, maxIdleConnectionsPercent at most maxConnectionsPercent.",
+)
+
+
+PROXY_DEBUG_LOGGING_OFF = resource_policy(
+    "proxy-debug-logging-off",
+    "RDS Proxies do not log SQL statements (debugLogging) outside troubleshooting.",
+    (PROXY,),
+    _check_debug_logging,
+    severity=Severity.MEDIUM,
+    remediation="Set debugLogging = false.",
+)
+
+
+PROXY_BORROW_TIMEOUT = resource_policy(
+    "proxy-borrow-timeout",
+    "RDS Proxy connectionBorrowTimeout is within 1..300 s (or the configured range).",
+    (PROXY_TARGET_GROUP,),
+    _check_borrow_timeout,
+    severity=Severity.MEDIUM,
+    schema=PolicyConfigSchema(
+        properties={
+            "minimumSeconds": {"type": "integer", "minimum": 1, "maximum": BORROW_TIMEOUT_MAX, "default": 1},
+            "maximumSeconds": {"type": "integer", "minimum": 1, "maximum": BORROW_TIMEOUT_MAX, "default": BORROW_TIMEOUT_MAX},
+        }
     ),
-    resource_policy(
-        "proxy-idle-client-timeout",
-        "RDS Proxy idleClientTimeout is within 1..28,800 s.",
-        (PROXY,),
-        _check_idle_client_timeout,
-        severity=Severity.HIGH,
-        remediation="Set idleClientTimeout within 1..28800 s (default 1800).",
-    ),
-    stack_policy(
-        "proxy-engine-family",
-        "RDS Proxy engineFamily is one AWS accepts and matches its target's engine (POSTGRESQL for PostgreSQL).",
-        (PROXY,),
-        _check_engine_family,
-        severity=Severity.HIGH,
-        remediation="Set engineFamily = POSTGRESQL for RDS for PostgreSQL targets.",
-    ),
-    resource_policy(
-        "proxy-auth-config",
-        "RDS Proxy auth entries are valid: SECRETS with a secretArn, iamAuth and clientPasswordAuthType valid for the "
-        "engine family, auths present unless defaultAuthScheme is IAM_AUTH.",
-        (PROXY,),
-        _check_auth_config,
-        severity=Severity.HIGH,
-        remediation="auths = [{authScheme: SECRETS, secretArn: ..., iamAuth: REQUIRED|DISABLED, "
-        "clientPasswordAuthType: POSTGRES_SCRAM_SHA_256}].",
-    ),
-    stack_policy(
-        "proxy-subnets-two-azs",
-        "RDS Proxies and proxy endpoints have subnets in at least two Availability Zones.",
-        (PROXY, PROXY_ENDPOINT),
-        _check_subnets,
-        severity=Severity.HIGH,
-        remediation="List subnets of two or more Availability Zones in vpcSubnetIds.",
-    ),
-    resource_policy(
-        "proxy-pool-percent-ranges",
-        "RDS Proxy maxConnectionsPercent is within 1..100 and maxIdleConnectionsPercent within 0..maxConnectionsPercent.",
-        (PROXY_TARGET_GROUP,),
-        _check_pool_ranges,
-        severity=Severity.HIGH,
-        remediation="maxConnectionsPercent 1..100, maxIdleConnectionsPercent at most maxConnectionsPercent.",
-    ),
-    resource_policy(
-        "proxy-debug-logging-off",
-        "RDS Proxies do not log SQL statements (debugLogging) outside troubleshooting.",
-        (PROXY,),
-        _check_debug_logging,
-        severity=Severity.MEDIUM,
-        remediation="Set debugLogging = false.",
-    ),
-    resource_policy(
-        "proxy-borrow-timeout",
-        "RDS Proxy connectionBorrowTimeout is within 1..300 s (or the configured range).",
-        (PROXY_TARGET_GROUP,),
-        _check_borrow_timeout,
-        severity=Severity.MEDIUM,
-        schema=PolicyConfigSchema(
-            properties={
-                "minimumSeconds": {"type": "integer", "minimum": 1, "maximum": BORROW_TIMEOUT_MAX, "default": 1},
-                "maximumSeconds": {"type": "integer", "minimum": 1, "maximum": BORROW_TIMEOUT_MAX, "default": BORROW_TIMEOUT_MAX},
-            }
-        ),
-        remediation="Set connectionBorrowTimeout within the range (default 120 s).",
-    ),
-    stack_policy(
-        "proxy-pinning-filters-match-engine",
-        "Session pinning filters of an RDS Proxy target group are valid for the proxy's engine family.",
-        (PROXY_TARGET_GROUP,),
-        _check_pinning,
-        severity=Severity.HIGH,
-        remediation="Remove EXCLUDE_VARIABLE_SETS from PostgreSQL proxies; use initQuery for SET statements.",
-    ),
-    stack_policy(
-        "proxy-read-only-endpoint-needs-cluster",
-        "READ_ONLY RDS Proxy endpoints are used only with Aurora or Multi-AZ DB cluster targets.",
-        (PROXY_ENDPOINT,),
-        _check_read_only_endpoint,
-        severity=Severity.HIGH,
-        remediation="Remove the READ_ONLY endpoint of an instance proxy.",
-    ),
-    stack_policy(
-        "proxy-target-not-replica",
-        "RDS Proxy targets the primary instance, never a read replica.",
-        (PROXY_TARGET,),
-        _check_target_not_replica,
-        severity=Severity.HIGH,
-        remediation="Point the ProxyTarget at the primary instance.",
-    ),
-    stack_policy(
-        "proxy-pool-headroom",
-        "RDS Proxy's maxConnectionsPercent leaves the superuser and replication reserve of max_connections free.",
-        (PROXY_TARGET_GROUP,),
-        _check_pool_headroom,
-        severity=Severity.MEDIUM,
-        remediation="Lower maxConnectionsPercent (components.sizing.recommended_proxy_max_connections_percent).",
-    ),
-]
+    remediation="Set connectionBorrowTimeout within the range (default 120 s).",
+)
+
+
+PROXY_PINNING_FILTERS_MATCH_ENGINE = stack_policy(
+    "proxy-pinning-filters-match-engine",
+    "Session pinning filters of an RDS Proxy target group are valid for the proxy's engine family.",
+    (PROXY_TARGET_GROUP,),
+    _check_pinning,
+    severity=Severity.HIGH,
+    remediation="Remove EXCLUDE_VARIABLE_SETS from PostgreSQL proxies; use initQuery for SET statements.",
+)
+
+
+PROXY_READ_ONLY_ENDPOINT_NEEDS_CLUSTER = stack_policy(
+    "proxy-read-only-endpoint-needs-cluster",
+    "READ_ONLY RDS Proxy endpoints are used only with Aurora or Multi-AZ DB cluster targets.",
+    (PROXY_ENDPOINT,),
+    _check_read_only_endpoint,
+    severity=Severity.HIGH,
+    remediation="Remove the READ_ONLY endpoint of an instance proxy.",
+)
+
+
+PROXY_TARGET_NOT_REPLICA = stack_policy(
+    "proxy-target-not-replica",
+    "RDS Proxy targets the primary instance, never a read replica.",
+    (PROXY_TARGET,),
+    _check_target_not_replica,
+    severity=Severity.HIGH,
+    remediation="Point the ProxyTarget at the primary instance.",
+)
+
+
+PROXY_POOL_HEADROOM = stack_policy(
+    "proxy-pool-headroom",
+    "RDS Proxy's maxConnectionsPercent leaves the superuser and replication reserve of max_connections free.",
+    (PROXY_TARGET_GROUP,),
+    _check_pool_headroom,
+    severity=Severity.MEDIUM,
+    remediation="Lower maxConnectionsPercent (components.sizing.recommended_proxy_max_connections_percent).",
+)

@@ -269,3 +269,7 @@ def clean_setup(
             extra(ctx)
 
     return program
+
+
+#: The unchanged setup, shared by the cases whose clean counterpart is the baseline (its run is cached).
+CLEAN = clean_setup()
