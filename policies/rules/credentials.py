@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,17 +200,65 @@ def _proxy_secrets(index: StackIndex, proxy: Res) -> list[_AuthSecret]:
             continue
         secret = next((s for s in secrets if isinstance(arn, str) and s.props.get("arn") == arn), None)
         instance = next((i for i in managed if isinstance(arn, str) and arn in _managed_secret_arns(i)), None)
-        if secret is None and instance is None and (is_unknown(arn) or not isinstance(arn, str)):
-            # Unknown during a preview: the one secret (or instance) the auths were computed from.
-            if len(secrets) == 1 and not managed:
-                secret = secrets[0]
-            elif len(managed) == 1 and not secrets:
-                instance = managed[0]
+        if secret is None and instance is None:
+            # The ARN is unknown (a preview) or the engine sent the secret without its outputs: the one secret
+            # (or instance) the auths were computed from, unless its own known ARN says otherwise.
+            unmatched = [s for s in secrets if not isinstance(s.props.get("arn"), str)]
+            unmatched_managed = [i for i in managed if not _managed_secret_arns(i)]
+            if not isinstance(arn, str):
+                unmatched, unmatched_managed = secrets, managed
+            elif len(auths) > 1:
+                unmatched, unmatched_managed = [], []  # a known ARN among several entries: only an equal ARN says
+            if len(unmatched) == 1 and not unmatched_managed:
+                secret = unmatched[0]
+            elif len(unmatched_managed) == 1 and not unmatched:
+                instance = unmatched_managed[0]
         if secret is None and instance is None and isinstance(arn, str):
             secret = next((s for s in index.of_type(SECRET) if s.props.get("arn") == arn), None)
             instance = next((i for i in index.of_type(INSTANCE) if arn in _managed_secret_arns(i)), None)
         out.append(_AuthSecret(arn, secret, instance))
     return out
+
+
+def _covers_secret(auth: _AuthSecret) -> Callable[[str, Res], bool]:
+    """Whether a policy statement's Resource (in the document of *owner*) covers the auth entry's secret."""
+
+    def covers(resource: str, owner: Res) -> bool:
+        if resource == "*":
+            return True
+        if isinstance(auth.arn, str) and _matches(resource, auth.arn):
+            return True
+        known = [auth.secret.props.get("arn")] if auth.secret is not None else []
+        known += _managed_secret_arns(auth.instance) if auth.instance is not None else []
+        if any(isinstance(k, str) and _matches(resource, k) for k in known):
+            return True
+        if auth.secret is not None and _matches_secret_name(resource, auth.secret.props.get("name")):
+            return True
+        # Unknown ARN during preview: the document was built from the secret (or the instance) itself.
+        sources = [r.urn for r in (auth.secret, auth.instance) if r is not None]
+        return (
+            bool(sources)
+            and resource.startswith("arn:")
+            and ":secretsmanager:" in resource
+            and any(urn in owner.deps(p) for urn in sources for p in ("policy", "inlinePolicies"))
+        )
+
+    return covers
+
+
+def _matches_secret_name(resource: str, name: Any) -> bool:
+    """A Resource written against the secret's name: Secrets Manager ARNs end in ``secret:NAME-`` and six random
+    characters, so ``...:secret:NAME-*`` (or ``NAME*``) covers the secret whatever its region and account."""
+    if not isinstance(name, str) or not name:
+        return False
+    parts = resource.split(":", 5)
+    if len(parts) < 6 or parts[2] != "secretsmanager":
+        return False
+    return fnmatch.fnmatchcase(f"secret:{name}-AbCdEf", parts[5])
+
+
+def _can_read(grants: _Grants, auth: _AuthSecret) -> bool:
+    return _allows(grants, "secretsmanager:GetSecretValue", _covers_secret(auth))
 
 
 def _check_proxy_role(index: StackIndex, config: Config, report: ReportViolation) -> None:
@@ -239,25 +287,7 @@ def _check_proxy_role(index: StackIndex, config: Config, report: ReportViolation
         for auth in _proxy_secrets(index, proxy):
             arn_value, secret, instance = auth.arn, auth.secret, auth.instance
 
-            def covers(resource: str, owner: Res, arn_value: Any = arn_value, auth: _AuthSecret = auth) -> bool:
-                if resource == "*":
-                    return True
-                if isinstance(arn_value, str) and not is_unknown(arn_value) and _matches(resource, arn_value):
-                    return True
-                known = [auth.secret.props.get("arn")] if auth.secret is not None else []
-                known += _managed_secret_arns(auth.instance) if auth.instance is not None else []
-                if any(isinstance(k, str) and _matches(resource, k) for k in known):
-                    return True
-                # Unknown ARN during preview: the document was built from the secret (or the instance) itself.
-                sources = [r.urn for r in (auth.secret, auth.instance) if r is not None]
-                return (
-                    bool(sources)
-                    and resource.startswith("arn:")
-                    and ":secretsmanager:" in resource
-                    and any(urn in owner.deps(p) for urn in sources for p in ("policy", "inlinePolicies"))
-                )
-
-            if _allows(grants, "secretsmanager:GetSecretValue", covers):
+            if _can_read(grants, auth):
                 continue
             if grants.undetermined:
                 continue  # some of the role's permissions are unknown until deploy: do not guess
@@ -370,10 +400,10 @@ def _iam_allows_decrypt(grants: _Grants, key: Res) -> bool:
                 known = [k for k in (key.props.get("arn"),) if isinstance(k, str)]
                 if resource == "*" or any(_matches(resource, k) for k in known):
                     return True
+                if ":alias/" in resource:
+                    continue  # IAM never matches a key through an alias ARN in Resource (kms:ResourceAliases does)
                 if resource.startswith("arn:") and ":kms:" in resource and key.urn in owner.deps("policy"):
                     return True  # built from the key's ARN, unknown during a preview
-                if resource.startswith("arn:") and ":kms:" in resource and ":alias/" in resource:
-                    return True  # an alias ARN: resolved by KMS at call time, cannot be compared here
     return False
 
 
@@ -410,8 +440,8 @@ def _check_proxy_decrypt(index: StackIndex, config: Config, report: ReportViolat
                 continue
             if grants is None:
                 grants = _grants(index, role)
-            if grants.undetermined or not grants.any_policy or _iam_allows_decrypt(grants, key):
-                continue  # no policy at all: proxy-role-can-read-secret reports the role
+            if grants.undetermined or not _can_read(grants, auth) or _iam_allows_decrypt(grants, key):
+                continue  # a role that cannot even read the secret: proxy-role-can-read-secret reports it
             report(
                 f"{label(role.type, role.name)}, the role of {label(proxy.type, proxy.name)}, has no kms:Decrypt on "
                 f"{label(key.type, key.name)}, the customer key of {what}. GetSecretValue then fails with "
