@@ -646,8 +646,11 @@ def _violations(
     return out
 
 
-def run_gate(run: ProgramRun, client: AnalyzerClient, raw_config: Mapping[str, Any]) -> GateResult:
-    """Configure the pack with *raw_config* and analyze every resource of *run*, then the stack."""
+def run_gate(
+    run: ProgramRun, client: AnalyzerClient, raw_config: Mapping[str, Any], *, stack_run: ProgramRun | None = None
+) -> GateResult:
+    """Configure the pack with *raw_config* and analyze every resource of *run*, then the stack
+    (*stack_run* when given: the resources' outputs, where *run* carries their inputs)."""
     t0 = time.perf_counter()
     info = client.info()
     resolved = resolve_config(info, raw_config)
@@ -660,7 +663,8 @@ def run_gate(run: ProgramRun, client: AnalyzerClient, raw_config: Mapping[str, A
         if response.diagnostics:
             violations.extend(_violations(response, request.urn, run, info, by_urn))
     t_resources = time.perf_counter()
-    violations.extend(_violations(client.analyze_stack(analyze_stack_request(run)), "", run, info, by_urn))
+    stack_request = analyze_stack_request(stack_run if stack_run is not None else run)
+    violations.extend(_violations(client.analyze_stack(stack_request), "", run, info, by_urn))
     t_stack = time.perf_counter()
 
     order = {r.urn: i for i, r in enumerate(run.resources)}
@@ -707,10 +711,10 @@ class PolicyGate:
         self.startup_seconds = time.perf_counter() - t0
         return self
 
-    def check(self, run: ProgramRun, raw_config: Mapping[str, Any]) -> GateResult:
+    def check(self, run: ProgramRun, raw_config: Mapping[str, Any], *, stack_run: ProgramRun | None = None) -> GateResult:
         if self.client is None:
             raise RuntimeError("the policy gate is not started")
-        return run_gate(run, self.client, raw_config)
+        return run_gate(run, self.client, raw_config, stack_run=stack_run)
 
     def info(self) -> PackInfo:
         if self.client is None:

@@ -148,7 +148,7 @@ def test_every_policy_of_the_module_has_a_case():
 
 def test_role_policy_with_known_arns_is_verified():
     """With known outputs the secret ARN in the document is compared with the proxy's auth secret."""
-    assert check(CLEAN, unknown=False).violations == []
+    assert check(CLEAN, shape="deployed").violations == []
 
     def other_secret(ctx: Ctx) -> None:
         other = aws.secretsmanager.Secret("other")
@@ -158,9 +158,10 @@ def test_role_policy_with_known_arns_is_verified():
                 {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": other.arn}]}),
         )
 
-    assert check(clean_setup(role_policy=other_secret), unknown=False).fired() == {"proxy-role-can-read-secret"}
-    # during a preview the ARNs are unknown: the pack does not guess
-    assert check(clean_setup(role_policy=other_secret), unknown=True).violations == []
+    assert check(clean_setup(role_policy=other_secret), shape="deployed").fired() == {"proxy-role-can-read-secret"}
+    # during a first preview the ARNs are unknown: the pack does not guess
+    for shape in ("inputs", "planned"):
+        assert check(clean_setup(role_policy=other_secret), shape=shape).violations == []
 
 
 # --- Fast layer: the policies alone, on resource dicts ------------------------------------------------

@@ -1,6 +1,7 @@
 """policies/rules/network.py: who can reach the database (through the proxy only), CIDR ingress, public access.
 
-Network cases run in every shape the engine sends (computed ids unknown or known).
+Network cases run in every shape the engine sends (``policy_harness.SHAPES``: checked inputs, a new
+stack's planned outputs with unknown ids, a deployed stack's refreshed state with known ids).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import pulumi_aws as aws
 import pytest
 from cases import Case, assert_clean, assert_every_policy_has_a_case, assert_only, case_ids
 from fast import UNKNOWN, Resource, resource_violations, stack_violations
-from policy_harness import CLEAN, SUBNETS, Ctx, check, clean_setup, env_config
+from policy_harness import CLEAN, SHAPES, SUBNETS, Ctx, check, clean_setup, env_config
 
 from policies.rules import network
 from policies.rules.network import RDS_INGRESS_ONLY_FROM_PROXY, RDS_NO_CIDR_INGRESS, RDS_NOT_PUBLICLY_ACCESSIBLE
@@ -121,11 +122,11 @@ def test_policy_fires_and_clean_counterpart_passes(policy, case, bad, good):
     assert_clean(check(good))
 
 
-@pytest.mark.parametrize("unknown", [True, False], ids=["unknown-ids", "known-ids"])
+@pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize(("policy", "case", "bad", "good"), NETWORK_CASES, ids=case_ids(NETWORK_CASES))
-def test_network_policies_with_unknown_and_known_ids(policy, case, bad, good, unknown):
-    assert_only(check(bad, unknown=unknown), policy)
-    assert check(good, unknown=unknown).violations == []
+def test_network_policies_in_every_shape(policy, case, bad, good, shape):
+    assert_only(check(bad, shape=shape), policy)
+    assert_clean(check(good, shape=shape))
 
 
 def test_every_policy_of_the_module_has_a_case():

@@ -1,0 +1,95 @@
+"""gate/shapes.py and gate/provider_check.py: the three shapes the CLI sends a stack in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pulumi_aws as aws
+import pytest
+from google.protobuf import json_format
+from pulumi.runtime import rpc
+
+from gate.program import ProgramRun, run_program
+from gate.provider_check import auto_name, checked_inputs
+from gate.shapes import SHAPES, needs_known_outputs, shaped_runs
+
+PROJECT = Path(__file__).resolve().parents[1] / "policies" / "project"
+
+
+def _program() -> None:
+    sg = aws.ec2.SecurityGroup("db", vpc_id="vpc-0a1b2c3d4e5f67890",
+                               ingress=[{"protocol": "tcp", "from_port": 5432, "to_port": 5432, "cidr_blocks": ["10.0.0.0/8"]}])
+    app = aws.ec2.SecurityGroup("app", vpc_id="vpc-0a1b2c3d4e5f67890", description="application tier")
+    aws.vpc.SecurityGroupIngressRule("db-from-app", security_group_id=sg.id, referenced_security_group_id=app.id,
+                                     ip_protocol="tcp", from_port=5432, to_port=5432)
+    aws.ec2.SecurityGroupRule("db-all-v6", type="ingress", security_group_id=sg.id, protocol="-1", from_port=0, to_port=0,
+                              ipv6_cidr_blocks=["::/0"])
+    params = aws.rds.ParameterGroup("params", family="postgres16", parameters=[{"name": "work_mem", "value": "4096"}])
+    aws.rds.Instance("db", engine="postgres", instance_class="db.t4g.medium", allocated_storage=20,
+                     parameter_group_name=params.name, vpc_security_group_ids=[sg.id], publicly_accessible=True)
+
+
+_runs: dict[bool, ProgramRun] = {}
+
+
+def _run(known: bool) -> ProgramRun:
+    if known not in _runs:
+        _runs[known] = run_program(PROJECT, "test", config={"aws:region": "us-east-1"}, unknown_computed=not known,
+                                   program=_program, provider_check=True)
+    return _runs[known]
+
+
+def _props(run: ProgramRun, type_suffix: str, name: str) -> dict[str, Any]:
+    (resource,) = [r for r in run.resources if r.name == name and r.type.endswith(type_suffix)]
+    return json_format.MessageToDict(resource.properties)
+
+
+def test_check_fills_auto_names_and_schema_defaults_but_keeps_what_the_program_set():
+    checked = checked_inputs("aws:rds/instance:Instance", "db", {"publiclyAccessible": True})
+    assert checked["identifier"] == auto_name("db") and checked["publiclyAccessible"] is True
+    assert checked["skipFinalSnapshot"] is False
+    assert "identifier" not in checked_inputs("aws:rds/instance:Instance", "db", {"identifierPrefix": "orders-"})
+    group = checked_inputs("aws:rds/parameterGroup:ParameterGroup", "pg", {"parameters": [
+        {"name": "work_mem", "value": "4096"}, {"name": "max_connections", "value": "100", "applyMethod": "pending-reboot"}]})
+    assert [p["applyMethod"] for p in group["parameters"]] == ["immediate", "pending-reboot"]
+
+
+def test_inputs_shape_sends_checked_inputs_with_references_known_by_auto_name():
+    runs = shaped_runs(_run(False), "inputs")
+    assert runs.analyze is runs.stack
+    db = _props(runs.analyze, "Instance", "db")
+    # The auto-name of the group is planned before the instance is, so the reference is known in a preview ...
+    assert db["parameterGroupName"] == auto_name("params") and db["identifier"] == auto_name("db")
+    # ... while ids the provider computes are not.
+    assert db["vpcSecurityGroupIds"] == [rpc.UNKNOWN]
+    assert "arn" not in db and db["skipFinalSnapshot"] is False
+
+
+def test_planned_shape_marks_every_computed_output_unknown():
+    runs = shaped_runs(_run(False), "planned")
+    db = _props(runs.stack, "Instance", "db")
+    assert db["arn"] == rpc.UNKNOWN and db["endpoint"] == rpc.UNKNOWN and db["resourceId"] == rpc.UNKNOWN
+    assert db["identifier"] == auto_name("db")  # checked inputs are not computed
+    assert "arn" not in _props(runs.analyze, "Instance", "db")
+
+
+def test_deployed_shape_has_known_ids_and_refreshed_rule_lists():
+    runs = shaped_runs(_run(True), "deployed")
+    sg = _props(runs.stack, "SecurityGroup", "db")
+    app = _props(runs.stack, "SecurityGroup", "app")
+    assert sg["id"].startswith("sg-") and app["id"].startswith("sg-")
+    ingress = sg["ingress"]
+    assert [b.get("cidrBlocks") for b in ingress][0] == ["10.0.0.0/8"]  # the inline block stays first
+    assert {"protocol": "tcp", "securityGroups": [app["id"]]}.items() <= ingress[1].items()
+    assert ingress[2]["protocol"] == "-1" and ingress[2]["ipv6CidrBlocks"] == ["::/0"] and ingress[2]["fromPort"] == 0
+    # Analyze still gets the inputs, with the references to the deployed resources known
+    assert _props(runs.analyze, "Instance", "db")["vpcSecurityGroupIds"] == [sg["id"]]
+    assert "ingress" not in _props(runs.analyze, "SecurityGroup", "app")
+
+
+def test_shape_names_are_checked():
+    assert SHAPES == ("inputs", "planned", "deployed")
+    assert [needs_known_outputs(s) for s in SHAPES] == [False, False, True]
+    with pytest.raises(ValueError, match="unknown shape 'applied'"):
+        shaped_runs(_run(False), "applied")  # type: ignore[arg-type]
