@@ -130,8 +130,8 @@ def test_policy_fires_and_clean_counterpart_passes(policy, case, bad, good):
 
 @pytest.mark.parametrize(("policy", "case", "bad", "good"), KNOWN_CASES, ids=case_ids(KNOWN_CASES))
 def test_with_known_outputs_policy_fires_and_clean_counterpart_passes(policy, case, bad, good):
-    assert_only(check(bad, unknown=False), policy)
-    assert_clean(check(good, unknown=False))
+    assert_only(check(bad, shape="deployed"), policy)
+    assert_clean(check(good, shape="deployed"))
 
 
 @pytest.mark.parametrize(("policy", "case", "bad", "good"), ADVISORY_CASES, ids=case_ids(ADVISORY_CASES))
