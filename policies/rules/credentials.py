@@ -190,7 +190,7 @@ def _managed_secret_arns(instance: Res) -> list[str]:
 
 def _proxy_secrets(index: StackIndex, proxy: Res) -> list[_AuthSecret]:
     """The secret of each ``auths`` entry that names one."""
-    out = []
+    out: list[_AuthSecret] = []
     secrets = index.referenced(proxy, "auths", SECRET)
     managed = [i for i in index.referenced(proxy, "auths", INSTANCE) if as_bool(i.props.get("manageMasterUserPassword"))]
     auths = [a for a in as_list(proxy.props.get("auths")) if isinstance(a, dict)]
@@ -213,11 +213,25 @@ def _proxy_secrets(index: StackIndex, proxy: Res) -> list[_AuthSecret]:
                 secret = unmatched[0]
             elif len(unmatched_managed) == 1 and not unmatched:
                 instance = unmatched_managed[0]
+            elif not isinstance(arn, str) and (unmatched or unmatched_managed):
+                # Several auth entries computed from several secrets: each of them must be readable.
+                out.extend(_AuthSecret(arn, s, None) for s in unmatched)
+                out.extend(_AuthSecret(arn, None, i) for i in unmatched_managed)
+                continue
         if secret is None and instance is None and isinstance(arn, str):
             secret = next((s for s in index.of_type(SECRET) if s.props.get("arn") == arn), None)
             instance = next((i for i in index.of_type(INSTANCE) if arn in _managed_secret_arns(i)), None)
         out.append(_AuthSecret(arn, secret, instance))
-    return out
+    unique: dict[tuple[Any, ...], _AuthSecret] = {}
+    for entry in out:
+        if entry.secret is not None:
+            key: tuple[Any, ...] = ("secret", entry.secret.urn)
+        elif entry.instance is not None:
+            key = ("instance", entry.instance.urn)
+        else:
+            key = ("arn", repr(entry.arn))
+        unique.setdefault(key, entry)
+    return list(unique.values())
 
 
 def _covers_secret(auth: _AuthSecret) -> Callable[[str, Res], bool]:
@@ -234,6 +248,8 @@ def _covers_secret(auth: _AuthSecret) -> Callable[[str, Res], bool]:
             return True
         if auth.secret is not None and _matches_secret_name(resource, auth.secret.props.get("name")):
             return True
+        if auth.instance is not None and _matches_secret_name(resource, _MANAGED_SECRET_NAME):
+            return True
         # Unknown ARN during preview: the document was built from the secret (or the instance) itself.
         sources = [r.urn for r in (auth.secret, auth.instance) if r is not None]
         return (
@@ -244,6 +260,10 @@ def _covers_secret(auth: _AuthSecret) -> Callable[[str, Res], bool]:
         )
 
     return covers
+
+
+#: What an RDS-managed master secret's name looks like ("rds!db-" and the instance's resource UUID).
+_MANAGED_SECRET_NAME = "rds!db-00000000-0000-0000-0000-000000000000"
 
 
 def _matches_secret_name(resource: str, name: Any) -> bool:
@@ -339,7 +359,8 @@ def _key_of(index: StackIndex, holder: Res, prop: str) -> tuple[bool, Res | None
 def _key_policy(index: StackIndex, key: Res) -> Any:
     """The effective key policy: a separate ``kms.KeyPolicy`` of the key, else the key's own (None: AWS's default)."""
     for kp in index.of_type(KMS_KEY_POLICY):
-        if key.urn in kp.deps("keyId") or (kp.props.get("keyId") in {key.props.get("keyId"), key.props.get("arn")} - {None}):
+        known = {v for v in (key.props.get("keyId"), key.props.get("arn"), key.props.get("id")) if isinstance(v, str)}
+        if key.urn in kp.deps("keyId") or (isinstance(kp.props.get("keyId"), str) and kp.props.get("keyId") in known):
             return kp.props.get("policy")
     return key.props.get("policy")
 
