@@ -67,38 +67,44 @@ class Mini:
 Hook = Callable[[Mini], Any]
 
 
-def mini(
-    p: str,
-    *,
-    azs: tuple[str, str] = ("us-east-1a", "us-east-1b"),
-    key: dict[str, Any] | None = None,
-    secret: dict[str, Any] | None = None,
-    db: dict[str, Any] | None = None,
-    role_trust: str = "rds.amazonaws.com",
-    role_policy: Callable[[Mini], str | pulumi.Output[str] | None] | None = None,
-    auths: Callable[[Mini], list[Any] | None] | None = None,
-    proxy: dict[str, Any] | None = None,
-    pool: dict[str, Any] | None = None,
-    target_db: Callable[[Mini], aws.rds.Instance] | None = None,
-    after: Hook | None = None,
-) -> Mini:
-    """A clean proxy setup named *p*: two subnets in two AZs, groups, a customer key (default key policy), a named
-    secret under it, a Multi-AZ RDS for PostgreSQL instance, the proxy's role with least-privilege grants written
-    against the secret's name, the proxy (TLS, IAM from clients, the secret), its pool and its target.  Every
-    keyword changes one part."""
-    subnets = [
+@dataclass
+class Shared:
+    """Network and key every case uses unless it changes them (fewer resources: the corpus stays fast)."""
+
+    subnets: list[aws.ec2.Subnet]
+    proxy_sg: aws.ec2.SecurityGroup
+    db_sg: aws.ec2.SecurityGroup
+    key: aws.kms.Key
+    db: aws.rds.Instance | None = None
+
+
+_shared: list[Shared] = []
+
+
+def _subnets(p: str, azs: tuple[str, str]) -> list[aws.ec2.Subnet]:
+    return [
         aws.ec2.Subnet(f"{p}-subnet-{i}", vpc_id=VPC, cidr_block=f"10.{i}.0.0/24", availability_zone=az)
         for i, az in enumerate(azs)
     ]
+
+
+def _groups(p: str) -> tuple[aws.ec2.SecurityGroup, aws.ec2.SecurityGroup]:
     proxy_sg = aws.ec2.SecurityGroup(f"{p}-proxy-sg", vpc_id=VPC, description=f"{p} RDS Proxy")
     db_sg = aws.ec2.SecurityGroup(f"{p}-db-sg", vpc_id=VPC, description=f"{p} database")
     aws.vpc.SecurityGroupIngressRule(
         f"{p}-db-from-proxy", security_group_id=db_sg.id, referenced_security_group_id=proxy_sg.id,
         ip_protocol="tcp", from_port=5432, to_port=5432,
     )
-    kms_key = aws.kms.Key(f"{p}-key", description=f"{p} credentials", enable_key_rotation=True, **(key or {}))
-    sm_secret = aws.secretsmanager.Secret(f"{p}-secret", **{"name": f"{p}/master", "kms_key_id": kms_key.arn, **(secret or {})})
-    instance = aws.rds.Instance(
+    return proxy_sg, db_sg
+
+
+def _key(p: str, **key: Any) -> aws.kms.Key:
+    return aws.kms.Key(f"{p}-key", description=f"{p} credentials", enable_key_rotation=True, **key)
+
+
+def _instance(p: str, kms_key: aws.kms.Key, db_sg: aws.ec2.SecurityGroup, db: dict[str, Any] | None) -> aws.rds.Instance:
+    """A clean Multi-AZ RDS for PostgreSQL instance reachable from the proxies' group only."""
+    return aws.rds.Instance(
         f"{p}-db",
         **{
             "identifier": f"{p}-db",
@@ -121,7 +127,43 @@ def mini(
             **(db or {}),
         },
     )
+
+
+def _declare_shared() -> None:
+    proxy_sg, db_sg = _groups("shared")
+    shared = Shared(_subnets("shared", ("us-east-1a", "us-east-1b")), proxy_sg, db_sg, _key("shared"))
+    shared.db = _instance("shared", shared.key, db_sg, None)
+    _shared[:] = [shared]
+
+
+def mini(
+    p: str,
+    *,
+    azs: tuple[str, str] | None = None,
+    key: dict[str, Any] | None = None,
+    secret: dict[str, Any] | None = None,
+    db: dict[str, Any] | None = None,
+    role_trust: str = "rds.amazonaws.com",
+    role_policy: Callable[[Mini], str | pulumi.Output[str] | None] | None = None,
+    auths: Callable[[Mini], list[Any] | None] | None = None,
+    proxy: dict[str, Any] | None = None,
+    pool: dict[str, Any] | None = None,
+    target_db: Callable[[Mini], aws.rds.Instance] | None = None,
+    after: Hook | None = None,
+) -> Mini:
+    """A clean proxy setup named *p*: two subnets in two AZs, groups, a customer key (default key policy; these four
+    shared by every case that keeps them), a named
+    secret under it, a Multi-AZ RDS for PostgreSQL instance, the proxy's role with least-privilege grants written
+    against the secret's name, the proxy (TLS, IAM from clients, the secret), its pool and its target.  Every
+    keyword changes one part."""
+    shared = _shared[0]
+    subnets = _subnets(p, azs) if azs is not None else shared.subnets
+    proxy_sg, db_sg = shared.proxy_sg, shared.db_sg
+    kms_key = _key(p, **key) if key is not None else shared.key
+    sm_secret = aws.secretsmanager.Secret(f"{p}-secret", **{"name": f"{p}/master", "kms_key_id": kms_key.arn, **(secret or {})})
+    instance = shared.db if db is None and key is None and shared.db is not None else _instance(p, kms_key, db_sg, db)
     role = aws.iam.Role(f"{p}-proxy-role", name=f"{p}-proxy-role", assume_role_policy=trust(role_trust))
+
     m = Mini(p, subnets, proxy_sg, kms_key, sm_secret, instance, role)
     document = role_policy(m) if role_policy else doc(
         allow("secretsmanager:GetSecretValue", secret_pattern(f"{p}/master")),
@@ -280,7 +322,7 @@ DEFECTS: list[tuple[str, Callable[[str], Any], str]] = [
     ("pinning-unknown-filter", lambda p: mini(p, pool={"session_pinning_filters": ["EXCLUDE_SET_STATEMENTS"]}),
      "proxy-pinning-filters-match-engine"),
     ("read-only-endpoint", lambda p: mini(p, after=_endpoint("READ_ONLY")), "proxy-read-only-endpoint-needs-cluster"),
-    ("replica-target", lambda p: mini(p, target_db=_replica_target), "proxy-target-not-replica"),
+    ("replica-target", lambda p: mini(p, db={}, target_db=_replica_target), "proxy-target-not-replica"),
     ("pool-config-omitted", lambda p: mini(p, pool={"max_connections_percent": None,
                                                     "max_idle_connections_percent": None}), "proxy-pool-headroom"),
     ("debug-logging", lambda p: mini(p, proxy={"debug_logging": True}), "proxy-debug-logging-off"),
@@ -323,7 +365,7 @@ DEFECTS: list[tuple[str, Callable[[str], Any], str]] = [
      "iam-db-connect-resource"),
     ("connect-wrong-user-managed-secret", lambda p: mini(p, **_managed_master_secret(p), after=_customer_policy(
         allow("rds-db:connect", f"{_PROXY_DB_USER}/app_user"))), "iam-db-connect-resource"),
-    ("key-policy-resource-public", lambda p: mini(p, after=_key_policy_resource(
+    ("key-policy-resource-public", lambda p: mini(p, key={}, after=_key_policy_resource(
         _ROOT, {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*"})),
      "no-public-key-or-secret-policy"),
     ("secret-policy-public", lambda p: mini(p, after=_secret_policy(
@@ -385,7 +427,7 @@ CONTROLS: list[tuple[str, Callable[[str], Any]]] = [
         after=_customer_policy(allow("rds-db:connect", f"{_PROXY_DB_USER}/postgres")))),
     ("aws-managed-secrets-key", lambda p: mini(p, secret={"kms_key_id": None}, role_policy=lambda m: doc(
         allow("secretsmanager:GetSecretValue", secret_pattern(f"{p}/master"))))),
-    ("key-policy-names-the-role", lambda p: mini(p, after=_key_policy_naming_the_role, role_policy=lambda m: doc(
+    ("key-policy-names-the-role", lambda p: mini(p, key={}, after=_key_policy_naming_the_role, role_policy=lambda m: doc(
         allow("secretsmanager:GetSecretValue", secret_pattern(f"{p}/master"))))),
     ("decrypt-named-key-from-output", lambda p: mini(p, role_policy=lambda m: pulumi.Output.json_dumps({
         "Version": "2012-10-17", "Statement": [
@@ -405,6 +447,7 @@ CONTROLS: list[tuple[str, Callable[[str], Any]]] = [
 
 def _program(cases: list[tuple[str, Callable[[str], Any]]]) -> Callable[[], None]:
     def program() -> None:
+        _declare_shared()
         for case_id, setup in cases:
             setup(case_id)
 
