@@ -150,7 +150,8 @@ def _refreshed_rule_lists(run: ProgramRun) -> dict[str, dict[str, list[Any]]]:
         sg.urn: {"ingress": list(_wire(sg.outputs.get("ingress") or [])), "egress": list(_wire(sg.outputs.get("egress") or []))}
         for sg in groups.values()
     }
-    for rule in run.resources:
+    # Rule resources register concurrently; list them by URN so a run always gives the same order.
+    for rule in sorted(run.resources, key=lambda r: r.urn):
         props = rule.outputs
         group = groups.get(props.get("securityGroupId"))
         if group is None:

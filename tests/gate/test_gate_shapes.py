@@ -79,10 +79,12 @@ def test_deployed_shape_has_known_ids_and_refreshed_rule_lists():
     sg = _props(runs.stack, "SecurityGroup", "db")
     app = _props(runs.stack, "SecurityGroup", "app")
     assert sg["id"].startswith("sg-") and app["id"].startswith("sg-")
-    ingress = sg["ingress"]
-    assert [b.get("cidrBlocks") for b in ingress][0] == ["10.0.0.0/8"]  # the inline block stays first
-    assert {"protocol": "tcp", "securityGroups": [app["id"]]}.items() <= ingress[1].items()
-    assert ingress[2]["protocol"] == "-1" and ingress[2]["ipv6CidrBlocks"] == ["::/0"] and ingress[2]["fromPort"] == 0
+    inline, *rules = sg["ingress"]
+    assert inline["cidrBlocks"] == ["10.0.0.0/8"]  # the inline block stays first
+    by_source = {b["securityGroups"][0] if b["securityGroups"] else b["ipv6CidrBlocks"][0]: b for b in rules}
+    assert set(by_source) == {app["id"], "::/0"}
+    assert by_source[app["id"]]["protocol"] == "tcp" and by_source[app["id"]]["fromPort"] == 5432
+    assert by_source["::/0"]["protocol"] == "-1" and by_source["::/0"]["fromPort"] == 0 and not by_source["::/0"]["self"]
     # Analyze still gets the inputs, with the references to the deployed resources known
     assert _props(runs.analyze, "Instance", "db")["vpcSecurityGroupIds"] == [sg["id"]]
     assert "ingress" not in _props(runs.analyze, "SecurityGroup", "app")
