@@ -428,7 +428,7 @@ PROXY_DEBUG_LOGGING_OFF = resource_policy(
 
 PROXY_BORROW_TIMEOUT = resource_policy(
     "proxy-borrow-timeout",
-    "RDS Proxy connectionBorrowTimeout is within 1..300 s (or the configured range).",
+    "RDS Proxy connectionBorrowTimeout is within the configured range (default 1..300 s; AWS accepts 0..300, 0 = no wait).",
     (PROXY_TARGET_GROUP,),
     _check_borrow_timeout,
     severity=Severity.MEDIUM,
