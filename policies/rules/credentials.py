@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, ReportViolation, Severity
+from pulumi_policy import ReportViolation, Severity
 
 from .config_schemas import string_list_schema
 from .iam_documents import is_account_root, principal_values, statements
@@ -472,22 +472,17 @@ def _check_proxy_decrypt(index: StackIndex, config: Config, report: ReportViolat
             )
 
 
-# --- proxy-iam-auth-requires-db-iam-auth / proxy-client-iam-auth-without-db-iam ----------------------------
+# --- proxy-iam-auth-requires-db-iam-auth ------------------------------------------------------------------
 
 
-def _iam_auth_targets(index: StackIndex, *, end_to_end: bool) -> Iterator[tuple[Res, Res, Any]]:
-    """(proxy, target instance or cluster, its iamDatabaseAuthenticationEnabled) where IAM DB auth is off."""
+def _iam_auth_targets(index: StackIndex) -> Iterator[tuple[Res, Res, Any]]:
+    """(proxy, target instance or cluster, its iamDatabaseAuthenticationEnabled) where the proxy signs in with IAM
+    (defaultAuthScheme IAM_AUTH) and the target does not accept IAM tokens.  A proxy that only requires IAM from
+    its clients (auths iamAuth REQUIRED) signs in with its secret's password: the target's flag does not matter."""
     for link in proxy_links(index):
         target = link.instance or link.cluster
-        if link.proxy is None or target is None:
+        if link.proxy is None or target is None or link.proxy.props.get("defaultAuthScheme") != "IAM_AUTH":
             continue
-        scheme = link.proxy.props.get("defaultAuthScheme")
-        if is_unknown(scheme) or (scheme == "IAM_AUTH") != end_to_end:
-            continue
-        if not end_to_end:
-            auths = [a for a in as_list(link.proxy.props.get("auths")) if isinstance(a, dict)]
-            if not any(a.get("iamAuth") == "REQUIRED" for a in auths):
-                continue
         enabled = target.props.get("iamDatabaseAuthenticationEnabled")
         if is_unknown(enabled) or as_bool(enabled):
             continue
@@ -495,24 +490,12 @@ def _iam_auth_targets(index: StackIndex, *, end_to_end: bool) -> Iterator[tuple[
 
 
 def _check_iam_auth(index: StackIndex, config: Config, report: ReportViolation) -> None:
-    for proxy, target, enabled in _iam_auth_targets(index, end_to_end=True):
+    for proxy, target, enabled in _iam_auth_targets(index):
         report(
             f"{label(proxy.type, proxy.name)} has defaultAuthScheme IAM_AUTH: it signs in to "
             f"{label(target.type, target.name)} with IAM tokens, but iamDatabaseAuthenticationEnabled is "
             f"{'unset (false)' if enabled is None else 'false'}, so the database refuses the proxy and every "
             "connection fails. Set iamDatabaseAuthenticationEnabled = true on the target.",
-            target.urn,
-        )
-
-
-def _check_client_iam_auth(index: StackIndex, config: Config, report: ReportViolation) -> None:
-    for proxy, target, enabled in _iam_auth_targets(index, end_to_end=False):
-        report(
-            f"{label(proxy.type, proxy.name)} requires IAM from clients and signs in to "
-            f"{label(target.type, target.name)} with its secret's password, which works; but with "
-            f"iamDatabaseAuthenticationEnabled {'unset' if enabled is None else 'false'} the clients' IAM identities "
-            "cannot reach the instance endpoint directly during a proxy incident. Enable it if you want that "
-            "break-glass path.",
             target.urn,
         )
 
@@ -558,16 +541,4 @@ PROXY_IAM_AUTH_REQUIRES_DB_IAM_AUTH = stack_policy(
     _check_iam_auth,
     severity=Severity.HIGH,
     remediation="Set iamDatabaseAuthenticationEnabled = true on the target.",
-)
-
-
-PROXY_CLIENT_IAM_AUTH_WITHOUT_DB_IAM = stack_policy(
-    "proxy-client-iam-auth-without-db-iam",
-    "Advisory: clients authenticate to the proxy with IAM while the database itself does not accept IAM tokens "
-    "(no direct break-glass path).",
-    (PROXY,),
-    _check_client_iam_auth,
-    severity=Severity.LOW,
-    remediation="Set iamDatabaseAuthenticationEnabled = true if clients may need the instance endpoint.",
-    enforcement_level=EnforcementLevel.ADVISORY,
 )

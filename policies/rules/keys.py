@@ -46,8 +46,8 @@ def _check_public_principal(type_: str, name: str, props: Props, config: Config,
         return
 
 
-NO_PUBLIC_KEY_OR_SECRET_POLICY = resource_policy(
-    "no-public-key-or-secret-policy",
+KEY_AND_SECRET_POLICIES_NOT_PUBLIC = resource_policy(
+    "key-and-secret-policies-not-public",
     'KMS key policies and secret resource policies do not allow Principal "*" without a condition.',
     (KMS_KEY, KMS_KEY_POLICY, SECRET, SECRET_POLICY),
     _check_public_principal,

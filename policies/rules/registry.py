@@ -62,7 +62,6 @@ POLICIES: tuple[Policy, ...] = unique_by_name(
         credentials.PROXY_ROLE_CAN_READ_SECRET,
         credentials.PROXY_ROLE_CAN_DECRYPT_SECRET,
         credentials.PROXY_IAM_AUTH_REQUIRES_DB_IAM_AUTH,
-        credentials.PROXY_CLIENT_IAM_AUTH_WITHOUT_DB_IAM,
         # passwords.py
         passwords.RDS_PASSWORD_CHARACTERS,
         # iam.py
@@ -71,7 +70,7 @@ POLICIES: tuple[Policy, ...] = unique_by_name(
         iam.IAM_KMS_LEAST_PRIVILEGE,
         iam.IAM_DB_CONNECT_RESOURCE,
         # keys.py
-        keys.NO_PUBLIC_KEY_OR_SECRET_POLICY,
+        keys.KEY_AND_SECRET_POLICIES_NOT_PUBLIC,
         # proxy.py
         proxy.PROXY_REQUIRE_TLS,
         proxy.PROXY_IDLE_CLIENT_TIMEOUT,

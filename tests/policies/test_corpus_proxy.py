@@ -367,10 +367,10 @@ DEFECTS: list[tuple[str, Callable[[str], Any], str]] = [
         allow("rds-db:connect", f"{_PROXY_DB_USER}/app_user"))), "iam-db-connect-resource"),
     ("key-policy-resource-public", lambda p: mini(p, key={}, after=_key_policy_resource(
         _ROOT, {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*"})),
-     "no-public-key-or-secret-policy"),
+     "key-and-secret-policies-not-public"),
     ("secret-policy-public", lambda p: mini(p, after=_secret_policy(
         {"Effect": "Allow", "Principal": "*", "Action": "secretsmanager:GetSecretValue", "Resource": "*"})),
-     "no-public-key-or-secret-policy"),
+     "key-and-secret-policies-not-public"),
     # Master passwords and user names
     ("random-password-default-specials", lambda p: mini(p, after=_generated_password(length=32)),
      "rds-password-characters"),

@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pytest
-from cases import Case, assert_clean, assert_every_policy_has_a_case, assert_only, case_ids, explain
+from cases import Case, assert_clean, assert_every_policy_has_a_case, assert_only, case_ids
 from fast import UNKNOWN, Resource, resource_violations, stack_violations
 from policy_harness import CLEAN, Ctx, check, clean_setup, trust
 
@@ -111,14 +111,14 @@ KNOWN_CASES: list[Case] = [
      CLEAN),
 ]
 
-#: Advisory policies: (policy, case, program with the finding, program without it); neither may fail the gate.
-ADVISORY_CASES: list[Case] = [
-    ("proxy-client-iam-auth-without-db-iam", "clients_iam_database_passwords",
-     clean_setup(primary={"iam_database_authentication_enabled": False}),
-     clean_setup(primary={"iam_database_authentication_enabled": False},
-                 proxy={"auths": [aws.rds.ProxyAuthArgs(auth_scheme="SECRETS", iam_auth="DISABLED", secret_arn=_LITERAL_SECRET)]},
-                 role_policy=_role_policy_doc({"Version": "2012-10-17", "Statement": [
-                     {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": _LITERAL_SECRET}]}))),
+#: Legitimate designs around IAM authentication: no finding at all.
+IAM_CONTROLS = [
+    # IAM between clients and proxy, password login from proxy to database (issue 8 section 3)
+    clean_setup(primary={"iam_database_authentication_enabled": False}),
+    clean_setup(primary={"iam_database_authentication_enabled": False},
+                proxy={"auths": [aws.rds.ProxyAuthArgs(auth_scheme="SECRETS", iam_auth="DISABLED", secret_arn=_LITERAL_SECRET)]},
+                role_policy=_role_policy_doc({"Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": _LITERAL_SECRET}]})),
 ]
 
 
@@ -134,16 +134,13 @@ def test_with_known_outputs_policy_fires_and_clean_counterpart_passes(policy, ca
     assert_clean(check(good, shape="deployed"))
 
 
-@pytest.mark.parametrize(("policy", "case", "bad", "good"), ADVISORY_CASES, ids=case_ids(ADVISORY_CASES))
-def test_advisory_policy_reports_without_failing_the_gate(policy, case, bad, good):
-    result = check(bad)
-    assert result.fired() == {policy} and result.passed, explain(result)
-    assert {v.level for v in result.violations} == {"advisory"}
-    assert_clean(check(good))
+@pytest.mark.parametrize("program", IAM_CONTROLS, ids=["iam_clients_password_database", "passwords_only"])
+def test_iam_from_clients_with_password_login_to_the_database_passes(program):
+    assert_clean(check(program))
 
 
 def test_every_policy_of_the_module_has_a_case():
-    assert_every_policy_has_a_case(credentials, CASES, ADVISORY_CASES)
+    assert_every_policy_has_a_case(credentials, CASES)
 
 
 def test_role_policy_with_known_arns_is_verified():

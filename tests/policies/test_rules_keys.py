@@ -13,7 +13,7 @@ from fast import UNKNOWN, resource_violations
 from policy_harness import Ctx, check, clean_setup
 
 from policies.rules import keys
-from policies.rules.keys import KMS_KEY, KMS_KEY_POLICY, NO_PUBLIC_KEY_OR_SECRET_POLICY, SECRET, SECRET_POLICY
+from policies.rules.keys import KEY_AND_SECRET_POLICIES_NOT_PUBLIC, KMS_KEY, KMS_KEY_POLICY, SECRET, SECRET_POLICY
 
 _ROOT = {"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*",
          "Resource": "*"}
@@ -38,7 +38,7 @@ def _key_policy(*statements: dict[str, Any]) -> Callable[[Ctx], None]:
 
 
 CASES: list[Case] = [
-    ("no-public-key-or-secret-policy", "key_policy_resource_for_everyone",
+    ("key-and-secret-policies-not-public", "key_policy_resource_for_everyone",
      clean_setup(extra=_key_policy(_ROOT, _public("kms:Decrypt", principal={"AWS": "*"}))),
      clean_setup(extra=_key_policy(_ROOT, _public("kms:Decrypt", {"StringEquals": {
          "kms:CallerAccount": "123456789012", "kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}})))),
@@ -65,9 +65,9 @@ def test_every_policy_of_the_module_has_a_case():
     (_public("kms:Decrypt", principal={"Service": "cloudwatch.amazonaws.com"}), False),
 ])
 def test_public_principal_in_every_policy_resource(type_, statement, bad):
-    assert bool(resource_violations(NO_PUBLIC_KEY_OR_SECRET_POLICY, type_, {"policy": _doc(statement)})) is bad
+    assert bool(resource_violations(KEY_AND_SECRET_POLICIES_NOT_PUBLIC, type_, {"policy": _doc(statement)})) is bad
 
 
 def test_default_and_unknown_key_policies_pass():
-    assert resource_violations(NO_PUBLIC_KEY_OR_SECRET_POLICY, KMS_KEY, {}) == []
-    assert resource_violations(NO_PUBLIC_KEY_OR_SECRET_POLICY, KMS_KEY, {"policy": UNKNOWN}) == []
+    assert resource_violations(KEY_AND_SECRET_POLICIES_NOT_PUBLIC, KMS_KEY, {}) == []
+    assert resource_violations(KEY_AND_SECRET_POLICIES_NOT_PUBLIC, KMS_KEY, {"policy": UNKNOWN}) == []
