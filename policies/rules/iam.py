@@ -92,7 +92,7 @@ def _broad_db_user(resource: Any) -> bool:
     if parsed is None:
         # arn:aws:rds-db:us-east-1:123456789012:* and the like
         return resource.split(":")[2:3] == ["rds-db"] and has_wildcard(resource.split(":", 5)[-1])
-    return has_wildcard(parsed.resource_id) or has_wildcard(parsed.user) or parsed.user == ""
+    return has_wildcard(parsed.resource_id) or has_wildcard(parsed.user)
 
 
 def _check_db_connect_scope(type_: str, name: str, props: Props, config: Config, report: ReportViolation) -> None:
@@ -244,6 +244,13 @@ def _check_db_connect_resource(index: StackIndex, config: Config, report: Report
         parsed = parse_db_user(resource)
         if parsed is None or has_wildcard(parsed.resource_id) or has_wildcard(parsed.user):
             continue  # not an rds-db ARN, or a wildcard (iam-db-connect-least-privilege)
+        if not parsed.user:
+            report(
+                f'{label(res.type, res.name)} allows rds-db:connect on {resource}, which names no database user '
+                "(dbuser:<resource id>/<user>): no login ever matches it, so every IAM login fails. Append /<user>.",
+                res.urn,
+            )
+            continue
         if not parsed.resource_id.startswith(_RESOURCE_ID_PREFIXES):
             report(
                 f'{label(res.type, res.name)} allows rds-db:connect on dbuser "{parsed.resource_id}", which is not a '

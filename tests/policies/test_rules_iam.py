@@ -163,6 +163,7 @@ def _connect_stack(resource: str, proxy: dict[str, Any], extra: list[Resource] =
     (f"{_ACCOUNT}:dbuser:orders-proxy/postgres", True),  # its name
     (f"{_ACCOUNT}:dbuser:orders-db/postgres", True),  # an instance identifier
     (f"{_ACCOUNT}:dbuser:prx-0123456789abcdef01234567/app_user", True),  # not the user the proxy signs in as
+    (f"{_ACCOUNT}:dbuser:prx-0123456789abcdef01234567", True),  # no user at all
     (_PROXY_USER, False),
     (f"{_ACCOUNT}:dbuser:db-ABCDEFGHIJKL01234/orders_reader", False),  # a replica's direct IAM path
     (f"{_ACCOUNT}:dbuser:cluster-ABCDEFGHIJKL01234/reader", False),
