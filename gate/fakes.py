@@ -62,6 +62,18 @@ def fake_outputs(type_: str, name: str, inputs: Mapping[str, Any], region: str, 
             resourceId=f"db-{_hex(name, 26).upper()}",
             arn=f"arn:aws:rds:{region}:{account_id}:db:{physical}",
         )
+        if inputs.get("manageMasterUserPassword"):
+            # The RDS-managed master secret: "rds!db-<uuid>" plus Secrets Manager's 6-character suffix, under
+            # the chosen key or the AWS managed aws/secretsmanager key.
+            uuid = f"{_hex(name, 8)}-{_hex(name + 'a', 4)}-{_hex(name + 'b', 4)}-{_hex(name + 'c', 4)}-{_hex(name, 12)}"
+            aws_managed = f"arn:aws:kms:{region}:{account_id}:key/{_hex('aws/secretsmanager', 8)}-0000-0000-0000-000000000000"
+            outputs["masterUserSecrets"] = [
+                {
+                    "secretArn": f"arn:aws:secretsmanager:{region}:{account_id}:secret:rds!db-{uuid}-{_hex(name, 6)}",
+                    "kmsKeyId": inputs.get("masterUserSecretKmsKeyId") or aws_managed,
+                    "secretStatus": "active",
+                }
+            ]
         return physical, outputs
     if type_ == "aws:kms/key:Key":
         key_id = f"{_hex(name, 8)}-{_hex(name + '1', 4)}-{_hex(name + '2', 4)}-{_hex(name + '3', 4)}-{_hex(name, 12)}"

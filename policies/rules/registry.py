@@ -20,7 +20,20 @@ from collections.abc import Iterable
 
 from pulumi_policy import Policy
 
-from . import availability, consumers, credentials, monitoring, network, notifications, parameters, proxy, storage_security
+from . import (
+    availability,
+    consumers,
+    credentials,
+    iam,
+    keys,
+    monitoring,
+    network,
+    notifications,
+    parameters,
+    passwords,
+    proxy,
+    storage_security,
+)
 
 
 class DuplicatePolicyName(ValueError):
@@ -76,9 +89,24 @@ POLICIES: tuple[Policy, ...] = unique_by_name(
         # credentials.py
         credentials.RDS_MASTER_USERNAME,
         credentials.PROXY_ROLE_CAN_READ_SECRET,
+        credentials.PROXY_ROLE_CAN_DECRYPT_SECRET,
         credentials.PROXY_IAM_AUTH_REQUIRES_DB_IAM_AUTH,
+        # passwords.py
+        passwords.RDS_PASSWORD_CHARACTERS,
+        # iam.py
+        iam.IAM_DB_CONNECT_LEAST_PRIVILEGE,
+        iam.IAM_SECRETS_LEAST_PRIVILEGE,
+        iam.IAM_KMS_LEAST_PRIVILEGE,
+        iam.IAM_DB_CONNECT_RESOURCE,
+        # keys.py
+        keys.KEY_AND_SECRET_POLICIES_NOT_PUBLIC,
         # proxy.py
         proxy.PROXY_REQUIRE_TLS,
+        proxy.PROXY_IDLE_CLIENT_TIMEOUT,
+        proxy.PROXY_ENGINE_FAMILY,
+        proxy.PROXY_AUTH_CONFIG,
+        proxy.PROXY_SUBNETS_TWO_AZS,
+        proxy.PROXY_POOL_PERCENT_RANGES,
         proxy.PROXY_DEBUG_LOGGING_OFF,
         proxy.PROXY_BORROW_TIMEOUT,
         proxy.PROXY_PINNING_FILTERS_MATCH_ENGINE,

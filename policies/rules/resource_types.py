@@ -54,6 +54,18 @@ _SHORT = {
 POSTGRES_ENGINES = ("postgres", "aurora-postgresql")
 
 
+def short_type(type_: str) -> str:
+    """``aws:kms/key:Key`` -> ``aws.kms.Key`` (the SDK spelling), also for tokens not listed above."""
+    if type_ in _SHORT:
+        return _SHORT[type_]
+    package, _, rest = type_.partition(":")
+    module, _, class_name = rest.rpartition(":")
+    module = module.split("/")[0]
+    if not (package and module and class_name):
+        return type_
+    return f"{package}.{class_name}" if module == "index" else f"{package}.{module}.{class_name}"
+
+
 def label(type_: str, name: str) -> str:
     """``aws.rds.Instance "orders-db"``: how messages name a resource."""
-    return f'{_SHORT.get(type_, type_)} "{name}"'
+    return f'{short_type(type_)} "{name}"'

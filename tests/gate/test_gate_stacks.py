@@ -17,7 +17,6 @@ SEED_POLICIES = {
     "rds-static-parameter-pending-reboot",  # max_connections and shared_buffers with "immediate"
     "rds-parameter-units",  # shared_buffers = {DBInstanceClassMemory/4}
     "proxy-role-can-read-secret",  # no role_arn
-    "proxy-iam-auth-requires-db-iam-auth",  # IAM auth REQUIRED, instance IAM auth off
     "proxy-pinning-filters-match-engine",  # EXCLUDE_VARIABLE_SETS on POSTGRESQL
     "proxy-read-only-endpoint-needs-cluster",  # READ_ONLY endpoint, instance target
     "proxy-pool-headroom",  # max_connections_percent 100

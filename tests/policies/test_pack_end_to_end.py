@@ -65,8 +65,12 @@ def test_unknown_values_neither_crash_nor_guess():
         )
         aws.vpc.SecurityGroupIngressRule("db-from-somewhere", security_group_id=sg.id, cidr_ipv4=later("0.0.0.0/0"),
                                          ip_protocol="tcp", from_port=5432, to_port=5432)
-        proxy = aws.rds.Proxy("proxy", engine_family="POSTGRESQL", role_arn=later("arn:aws:iam::1:role/x"),
-                              require_tls=later(False), vpc_subnet_ids=["subnet-0a1b2c3d4e5f60001"])
+        proxy = aws.rds.Proxy(
+            "proxy", engine_family="POSTGRESQL", role_arn=later("arn:aws:iam::1:role/x"), require_tls=later(False),
+            vpc_subnet_ids=["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"], idle_client_timeout=later(99999),
+            auths=[{"auth_scheme": "SECRETS", "secret_arn": later("arn:aws:secretsmanager:us-east-1:1:secret:x"),
+                    "iam_auth": later("ENABLED"), "client_password_auth_type": later("MYSQL_NATIVE_PASSWORD")}],
+        )
         aws.rds.ProxyDefaultTargetGroup("pool", db_proxy_name=proxy.name, connection_pool_config={
             "connection_borrow_timeout": later(900), "max_connections_percent": later(100),
             "session_pinning_filters": later(["EXCLUDE_VARIABLE_SETS"])})

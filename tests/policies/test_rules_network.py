@@ -13,7 +13,7 @@ import pulumi_aws as aws
 import pytest
 from cases import Case, assert_clean, assert_every_policy_has_a_case, assert_only, case_ids
 from fast import UNKNOWN, Resource, resource_violations, stack_violations
-from policy_harness import CLEAN, SHAPES, Ctx, check, clean_setup, env_config
+from policy_harness import CLEAN, SHAPES, SUBNETS, Ctx, check, clean_setup, env_config
 
 from policies.rules import network
 from policies.rules.network import (
@@ -211,7 +211,7 @@ def test_shared_proxy_and_database_group_with_app_ingress_is_direct_access():
                                          referenced_security_group_id=shared.id, ip_protocol="tcp",
                                          from_port=5432, to_port=5432)
         aws.rds.ProxyEndpoint("shared-endpoint", db_proxy_name=ctx.proxy.name, db_proxy_endpoint_name="shared",
-                              vpc_subnet_ids=["subnet-0a1b2c3d4e5f60001"], vpc_security_group_ids=[shared.id])
+                              vpc_subnet_ids=SUBNETS, vpc_security_group_ids=[shared.id])
         aws.rds.Instance("other", instance_class="db.t4g.medium", engine="postgres", username="postgres", password="x" * 16,
                          allocated_storage=20, storage_encrypted=True, multi_az=True, vpc_security_group_ids=[shared.id],
                          backup_retention_period=7, deletion_protection=True, skip_final_snapshot=False)
