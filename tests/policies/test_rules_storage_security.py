@@ -72,7 +72,7 @@ def test_restores_take_the_encryption_of_their_snapshot_or_source():
     restored = _instance("restored", snapshotIdentifier="legacy-snap")
     findings = stack_violations(RDS_STORAGE_ENCRYPTED, [plain, snap, restored])
     assert {f.urn.rsplit("::", 1)[1] for f in findings} == {"legacy", "restored"}
-    assert any('restored from aws:rds/snapshot:Snapshot "snap"' in f.message for f in findings)
+    assert any('restored from aws.rds.Snapshot "snap"' in f.message for f in findings)
     encrypted_snap = Resource(SNAPSHOT, "snap", {"encrypted": True, "dbSnapshotIdentifier": "legacy-snap"})
     assert stack_violations(RDS_STORAGE_ENCRYPTED, [encrypted_snap, restored]) == []
     copy = Resource(SNAPSHOT_COPY, "copy", {"kmsKeyId": UNKNOWN}, {})
