@@ -1,37 +1,23 @@
 """provider/: the component package, started the way the CLI starts it, asked for its schema over gRPC.
 
-The CLI runs ``python provider <engine address>`` (the Python language host's RunPlugin) with the
-consumer's working directory, reads the port the provider prints on stdout and calls GetSchema to
-generate each language's SDK.  This test does the same (from an unrelated directory) and checks the
-schema against the one declaration of the settings (components/settings.py) and against the outputs
-the component really registers under mocks.
+The schema is checked against the one declaration of the settings (components/settings.py) and
+against the outputs the component really registers under mocks.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import subprocess
-import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
-from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+from provider_process import PROVIDER_DIR, ROOT, provider_schema
 
 from components.config import load_config
 from components.resilient_postgres import TYPE_TOKEN, ResilientPostgres
 from components.settings import SECTIONS, TOP_LEVEL, Kind, Setting, camel_case
 from gate.program import run_program
 
-ROOT = Path(__file__).resolve().parents[2]
-PROVIDER_DIR = ROOT / "provider"
 PACKAGE = TYPE_TOKEN.split(":", 1)[0]
-STARTUP_DEADLINE_S = 90.0  # importing pulumi_aws on a busy 2-core machine
-CALL_DEADLINE_S = 30.0
 
 #: What each kind of setting must be in the schema (descriptions and plain-ness checked separately).
 SCHEMA_TYPE: dict[Kind, dict[str, Any]] = {
@@ -83,41 +69,10 @@ def _shape(prop: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _read_port(process: subprocess.Popen[str]) -> int:
-    """The first stdout line of the provider, as the CLI reads it, within the startup deadline."""
-    lines: list[str] = []
-    assert process.stdout is not None
-    stdout = process.stdout
-    reader = threading.Thread(target=lambda: lines.append(stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(STARTUP_DEADLINE_S)
-    if not lines or not re.fullmatch(r"\d+\n", lines[0]):
-        process.kill()
-        _, stderr = process.communicate(timeout=CALL_DEADLINE_S)
-        pytest.fail(f"the provider printed no port within {STARTUP_DEADLINE_S} s: {lines!r}\n{stderr}")
-    return int(lines[0])
-
-
 @pytest.fixture(scope="module")
-def schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    consumer_dir = tmp_path_factory.mktemp("consumer")  # the CLI runs the plugin in the consumer's directory
-    process = subprocess.Popen(
-        [sys.executable, str(PROVIDER_DIR), "127.0.0.1:1"],  # the engine address: unused by GetSchema
-        cwd=consumer_dir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        port = _read_port(process)
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            grpc.channel_ready_future(channel).result(timeout=CALL_DEADLINE_S)
-            stub = provider_pb2_grpc.ResourceProviderStub(channel)
-            response = stub.GetSchema(provider_pb2.GetSchemaRequest(version=0), timeout=CALL_DEADLINE_S)
-        yield json.loads(response.schema)
-    finally:
-        process.kill()
-        process.communicate(timeout=CALL_DEADLINE_S)
+def schema(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    # The CLI runs the plugin in the consumer's directory, not the plugin's.
+    return provider_schema(tmp_path_factory.mktemp("consumer"))
 
 
 def _resource(schema: dict[str, Any]) -> dict[str, Any]:
