@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from provider_process import PROVIDER_DIR, ROOT, provider_schema
 
 from components.config import load_config
 from components.resilient_postgres import TYPE_TOKEN, ResilientPostgres
 from components.settings import SECTIONS, TOP_LEVEL, Kind, Setting, camel_case
 from gate.program import run_program
+from tests.provider.provider_process import PROVIDER_DIR, ROOT, provider_schema
 
 PACKAGE = TYPE_TOKEN.split(":", 1)[0]
 
