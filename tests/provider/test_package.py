@@ -6,14 +6,17 @@ against the outputs the component really registers under mocks.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from pulumi.provider.experimental.component import ComponentProvider
 
-from components.config import load_config
+from components.config import ConfigError, load_config
 from components.resilient_postgres import TYPE_TOKEN, ResilientPostgres
-from components.settings import SECTIONS, TOP_LEVEL, Kind, Setting, camel_case
+from components.settings import NAMESPACE, SECTIONS, TOP_LEVEL, Kind, Setting, camel_case
 from gate.program import run_program
 from tests.provider.provider_process import PROVIDER_DIR, ROOT, provider_schema
 
@@ -184,3 +187,43 @@ def test_the_plugin_project_runs_its_main_with_python_in_its_own_virtualenv() ->
     assert project["runtime"]["options"] == {"toolchain": "pip", "virtualenv": "venv"}
     # The language host runs `python <plugin dir>`: the plugin's __main__.py, not the stack program's.
     assert (PROVIDER_DIR / "__main__.py").is_file() and not (PROVIDER_DIR / "Pulumi.yaml").exists()
+
+
+def _as_on_the_wire(value: Any) -> Any:
+    """A value as the provider receives it in Construct: numbers are protobuf doubles."""
+    if isinstance(value, dict):
+        return {k: _as_on_the_wire(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_on_the_wire(v) for v in value]
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _construct_inputs(wire: dict[str, Any]) -> Any:
+    """What ComponentProvider.construct hands ResilientPostgres for these schema-named inputs."""
+    provider = ComponentProvider([ResilientPostgres], PACKAGE)
+    return provider.map_inputs(wire, provider._component_defs["ResilientPostgres"])
+
+
+def _plan(run: Any) -> list[tuple[str, str, str]]:
+    return sorted((r.type, r.name, json.dumps(r.inputs, sort_keys=True, default=repr)) for r in run.resources)
+
+
+def test_construct_through_the_provider_declares_what_the_python_args_declare() -> None:
+    stack_file = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
+    wire = _as_on_the_wire({key.split(":", 1)[1]: value for key, value in stack_file.items()
+                            if key.startswith(NAMESPACE + ":")})
+    assert isinstance(wire["database"]["allocatedStorage"], float)
+    mapped = _construct_inputs(wire)
+    assert isinstance(mapped, dict) and isinstance(mapped["database"], dict)  # dicts, not the dataclasses
+
+    through_provider = run_program(ROOT, "dev", program=lambda: ResilientPostgres("orders", mapped))
+    from_python = run_program(ROOT, "dev", program=lambda: ResilientPostgres("orders", load_config().to_args()))
+    assert len(through_provider.resources) > 20
+    assert _plan(through_provider) == _plan(from_python)
+
+
+def test_construct_through_the_provider_rejects_a_fractional_count_by_name() -> None:
+    mapped = _construct_inputs({"database": {"instanceClass": "db.t4g.medium"}, "replicas": {"count": 1.5}})
+    with pytest.raises(ConfigError) as raised:
+        run_program(ROOT, "dev", program=lambda: ResilientPostgres("orders", mapped))
+    assert any("replicas.count" in problem and "1.5" in problem for problem in raised.value.problems)
