@@ -216,7 +216,18 @@ def test_construct_through_the_provider_declares_what_the_python_args_declare() 
     mapped = _construct_inputs(wire)
     assert isinstance(mapped, dict) and isinstance(mapped["database"], dict)  # dicts, not the dataclasses
 
-    through_provider = run_program(ROOT, "dev", program=lambda: ResilientPostgres("orders", mapped))
+    state_keys: list[set[str]] = []
+
+    def construct() -> None:
+        # What construct does after the constructor: the state the engine gets, by schema name.
+        provider = ComponentProvider([ResilientPostgres], PACKAGE)
+        component = ResilientPostgres("orders", mapped)
+        state = provider.get_state(component, provider._component_defs["ResilientPostgres"])
+        state_keys.append(set(state))
+        assert set(state) == set(component.outputs())
+
+    through_provider = run_program(ROOT, "dev", program=construct)
+    assert state_keys and state_keys[0] >= {"proxyEndpoint", "secretArn", "connectPolicyArn", "connectionBudget"}
     from_python = run_program(ROOT, "dev", program=lambda: ResilientPostgres("orders", load_config().to_args()))
     assert len(through_provider.resources) > 20
     assert _plan(through_provider) == _plan(from_python)
