@@ -137,3 +137,25 @@ def test_aws_credentials_come_before_the_preview_and_the_pulumi_token_from_secre
     assert aws < _index(steps, lambda s: _runs(s, "pulumi", "preview"))
     assert workflow["jobs"]["preview"]["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"
     assert workflow["permissions"]["id-token"] == "write"
+
+
+def _readme_section(title: str) -> str:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index(f"\n## {title}\n")
+    end = readme.find("\n## ", start + 1)
+    return readme[start : end if end != -1 else len(readme)]
+
+
+def test_the_readme_deploy_steps_are_the_workflow_steps(workflow: dict[str, Any]) -> None:
+    section = _readme_section("Deploying for real")
+    code = "\n".join(section.split("```")[1::2])  # the fenced blocks
+    readme_commands = [shlex.split(line.split("#", 1)[0]) for line in code.splitlines() if line.strip()]
+    steps = _steps(workflow, "preview")
+    for predicate in (lambda s: _runs(s, "make", "layer"), lambda s: _runs(s, "python", "-m", "venv", "policies/venv")):
+        for command in _commands(steps[_index(steps, predicate)]):
+            # The README writes python3 (a bare `python` may be absent outside setup-python).
+            wanted = ["python3", *command[1:]] if command[0] == "python" else command
+            assert wanted in readme_commands, wanted
+    assert any(c[:3] == ["pulumi", "stack", "select"] and "--create" in c for c in readme_commands)
+    assert any(c[:2] == ["pulumi", "preview"] and "--policy-pack" in c for c in readme_commands)
+    assert "aws.get_caller_identity" in section and "aws.get_availability_zones" in section
