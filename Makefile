@@ -45,10 +45,12 @@ lint: setup
 	$(VENV)/bin/mypy __main__.py
 	$(VENV)/bin/mypy policies/__main__.py
 	$(VENV)/bin/mypy -m policies.reference
+	$(VENV)/bin/mypy provider/__main__.py
 
 # The Lambda's psycopg layer (manylinux wheels for python3.11, build/lambda-layer.zip): run it before
 # `pulumi up` with lambdaFunction.enabled; the program only reads the zip (lambdaFunction.layerArchive).
-layer: setup
+# It needs the virtualenv only, not PostgreSQL (system-deps): CI runners build it without root.
+layer: $(VENV)/.installed
 	$(PY) -m dbclient.layer
 
 bench: setup

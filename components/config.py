@@ -448,6 +448,31 @@ def load_config(
     return config
 
 
+def args_from_inputs(inputs: Mapping[str, Any]) -> ResilientPostgresArgs:
+    """The inputs the component package's provider passes (``provider/``) as :class:`ResilientPostgresArgs`.
+
+    ``pulumi.provider.experimental`` hands the constructor plain dicts with snake_case keys, not the
+    dataclasses, and numbers cross the wire as doubles: a whole-number float given to an int setting
+    is that int.  Anything else is kept as sent, for :func:`validate_args` to judge and name.
+    """
+    top: dict[str, Any] = {setting.attr: inputs.get(setting.attr) for setting in TOP_LEVEL}
+    sections: dict[str, Any] = {}
+    for section in SECTIONS:
+        raw = inputs.get(section.attr)
+        if isinstance(raw, Mapping):
+            values = {s.attr: _from_wire(s, raw.get(s.attr)) for s in section.settings}
+            sections[section.attr] = getattr(component_args, f"{section.class_stem}Args")(**values)
+        else:
+            sections[section.attr] = raw  # None (defaults) or a wrong shape, reported by validate_args
+    return ResilientPostgresArgs(**top, **sections)
+
+
+def _from_wire(setting: Setting, value: Any) -> Any:
+    if setting.kind == "int" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def validate_args(args: ResilientPostgresArgs, *, stack: str | None = None, region: Any = None) -> StackConfig:
     """Validate the component's args exactly as a stack file; raise :class:`ConfigError` listing every problem."""
     if not isinstance(args, ResilientPostgresArgs):

@@ -17,6 +17,7 @@ No ``from __future__ import annotations``: the package schema is inferred from
 the annotations of ``__init__`` and of the outputs below.
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -26,7 +27,7 @@ from components.access import Access, AccessArgs
 from components.alarms import Alarms, AlarmsArgs
 from components.app_lambda import OrderLookupFunction, OrderLookupFunctionArgs
 from components.args import ResilientPostgresArgs
-from components.config import ENGINE, POSTGRES_PORT, StackConfig, validate_args
+from components.config import ENGINE, POSTGRES_PORT, StackConfig, args_from_inputs, validate_args
 from components.credentials import Credentials, CredentialsArgs
 from components.dashboard import Dashboard, DashboardArgs
 from components.database import Database, DatabaseArgs, database_parameters
@@ -97,6 +98,8 @@ class ResilientPostgres(pulumi.ComponentResource):
     """The RDS event subscription that announces failovers, failures, low storage and maintenance."""
 
     def __init__(self, name: str, args: ResilientPostgresArgs, opts: ResourceOptions | None = None) -> None:
+        if isinstance(args, Mapping):  # from the component package's provider (provider/): dicts, not dataclasses
+            args = args_from_inputs(args)
         config = validate_args(args)  # raises ConfigError listing every problem; nothing is registered yet
         super().__init__(TYPE_TOKEN, name, None, opts)
         self.config = config
