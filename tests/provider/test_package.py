@@ -58,6 +58,9 @@ OUTPUTS: dict[str, dict[str, Any]] = {
     "connectionBudgetRows": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
     "ecsPool": {"type": "object", "additionalProperties": {"type": "integer"}},
     "orderLookupFunctionArn": {"type": "string"},
+    "dashboardName": {"type": "string"},
+    "dashboardUrl": {"type": "string"},
+    "eventSubscriptionId": {"type": "string"},
 }
 #: Present only in some configurations (replicas, the Lambda): not required in the schema.
 OPTIONAL_OUTPUTS = {"replicaSecurityGroupId", "orderLookupFunctionArn"}
