@@ -59,9 +59,11 @@ def run(program: Callable[[], None], *, unknown: bool = True) -> ProgramRun:
     return _runs[key][1]
 
 
-def check(program: Callable[[], None], config: str | dict[str, Any] = "prod", *, unknown: bool = True) -> GateResult:
+def check(
+    program: Callable[[], None], config: str | dict[str, Any] = "prod", *, unknown: bool = True, shape: str = "inputs"
+) -> GateResult:
     raw = env_config(config) if isinstance(config, str) else config
-    result = shared_gate().check(run(program, unknown=unknown), raw)
+    result = shared_gate().check(run(program, unknown=unknown), raw, shape=shape)
     stuck = [v for v in result.violations if "can't run policy" in v.message]
     assert not stuck, f"a policy could not run during preview: {stuck}"
     return result
