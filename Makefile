@@ -6,13 +6,28 @@ PY := $(VENV)/bin/python
 PG_BIN := /usr/lib/postgresql/15/bin
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup system-deps preview gate test lint bench clean
+.PHONY: setup system-deps policy-venv preview gate test lint bench clean
 
-setup: $(VENV)/.installed system-deps
+setup: $(VENV)/.installed system-deps policy-venv
 
 $(VENV)/.installed: requirements.txt policies/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+# The policy pack's own virtualenv, named in policies/PulumiPolicy.yaml (runtime.options.virtualenv): the
+# Pulumi CLI runs the pack with it (`pulumi preview --policy-pack policies`) and does not create it for a
+# local pack; the offline gate runs the pack with it too.  The wheels are kept in build/policy-wheels so
+# the standalone-pack test can build a second virtualenv from policies/requirements.txt offline.
+PACK_VENV := policies/venv
+PACK_WHEELS := build/policy-wheels
+policy-venv: $(PACK_VENV)/.installed
+
+$(PACK_VENV)/.installed: policies/requirements.txt
+	rm -rf $(PACK_VENV)
+	python3 -m venv $(PACK_VENV)
+	$(PACK_VENV)/bin/pip download -q --disable-pip-version-check -d $(PACK_WHEELS) -r policies/requirements.txt
+	$(PACK_VENV)/bin/pip install -q --disable-pip-version-check --no-index --find-links $(PACK_WHEELS) -r policies/requirements.txt
 	touch $@
 
 # PostgreSQL 15 (drills and client tests) and pgbouncer (the stand-in for RDS Proxy).
