@@ -45,11 +45,15 @@ system-deps:
 	  rm -f /usr/sbin/policy-rc.d; exit $$rc; \
 	fi
 
+# POLICY_CONFIG=<file> overrides the policy config; without it a stack gets policies/config/<stack>.json,
+# else the levels of its `environment` (gate/stack_policy.py).
+GATE_ARGS = --stack $(STACK) $(if $(POLICY_CONFIG),--policy-config $(POLICY_CONFIG))
+
 preview: setup
-	$(PY) -m gate preview --stack $(STACK)
+	$(PY) -m gate preview $(GATE_ARGS)
 
 gate: setup
-	$(PY) -m gate check --stack $(STACK)
+	$(PY) -m gate check $(GATE_ARGS)
 
 test: setup
 	$(PY) -m pytest -q -n 2
