@@ -63,6 +63,7 @@ lint: setup
 	$(VENV)/bin/mypy components gate dbclient policies/rules
 	$(VENV)/bin/mypy __main__.py
 	$(VENV)/bin/mypy policies/__main__.py
+	$(VENV)/bin/mypy -m policies.reference
 
 bench: setup
 	$(PY) -m bench

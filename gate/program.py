@@ -37,6 +37,7 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_in_stack
 
 from gate.fakes import fake_outputs
+from gate.provider_check import checked_inputs
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 
@@ -75,6 +76,8 @@ class ProgramRun:
     config: dict[str, Any] = field(default_factory=dict)
     #: True when provider-computed values stayed unknown (a first preview), False when they got fake values.
     unknown_computed: bool = True
+    #: True when the inputs were planned through the provider's Check (:mod:`gate.provider_check`).
+    provider_check: bool = False
 
     def by_type(self, type_: str) -> list[RegisteredResource]:
         return [r for r in self.resources if r.type == type_]
@@ -197,19 +200,27 @@ def _copy_struct(struct: struct_pb2.Struct) -> struct_pb2.Struct:
 
 
 class OfflineMocks(pulumi_mocks.Mocks):
-    """Mocks that echo inputs and, unless told otherwise, leave computed values unknown."""
+    """Mocks that echo inputs and, unless told otherwise, leave computed values unknown.
 
-    def __init__(self, *, unknown_computed: bool, region: str, account_id: str = "123456789012") -> None:
+    With ``provider_check`` they echo the inputs as the provider's Check returns them (auto-names
+    and schema defaults filled in, see :mod:`gate.provider_check`), as the real engine plans them.
+    """
+
+    def __init__(
+        self, *, unknown_computed: bool, region: str, account_id: str = "123456789012", provider_check: bool = False
+    ) -> None:
         self.unknown_computed = unknown_computed
         self.region = region
         self.account_id = account_id
+        self.provider_check = provider_check
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
+        inputs = checked_inputs(args.typ, args.name, args.inputs) if self.provider_check else dict(args.inputs)
         if self.unknown_computed:
             # An empty id during preview is how the engine says "not known yet".
-            return "", dict(args.inputs)
-        resource_id, computed = fake_outputs(args.typ, args.name, args.inputs, self.region, self.account_id)
-        return resource_id, {**computed, **args.inputs}
+            return "", inputs
+        resource_id, computed = fake_outputs(args.typ, args.name, inputs, self.region, self.account_id)
+        return resource_id, {**computed, **inputs}
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
         # Failures must be a list (empty): the SDK iterates it, and None crashes every invoke.
@@ -275,11 +286,13 @@ def run_program(
     config: Mapping[str, Any] | None = None,
     unknown_computed: bool = True,
     program: Callable[[], None] | None = None,
+    provider_check: bool = False,
 ) -> ProgramRun:
     """Run the program in *project_dir* for *stack* under mocks and return what it declared.
 
     *config* replaces the stack file's ``config:`` map when given (tests use it for
-    bad configs).  *program* replaces ``__main__.py`` (synthetic stacks).
+    bad configs).  *program* replaces ``__main__.py`` (synthetic stacks).  *provider_check* makes
+    the mocks plan the inputs as the provider's Check returns them (:mod:`gate.provider_check`).
     Exceptions raised by the program (for example a config validation error)
     propagate unchanged.
     """
@@ -288,7 +301,7 @@ def run_program(
     raw_config = dict(config) if config is not None else read_stack_config(project_dir, stack)
     region = str(raw_config.get("aws:region", "us-east-1"))
 
-    mocks = OfflineMocks(unknown_computed=unknown_computed, region=region)
+    mocks = OfflineMocks(unknown_computed=unknown_computed, region=region, provider_check=provider_check)
     monitor = _CapturingMonitor(mocks)
 
     def default_program() -> None:
@@ -332,6 +345,7 @@ def run_program(
         resources=list(monitor.captured),
         config=raw_config,
         unknown_computed=unknown_computed,
+        provider_check=provider_check,
     )
     if monitor.stack_outputs is not None:
         for key, value in _from_struct(monitor.stack_outputs).items():

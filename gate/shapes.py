@@ -23,13 +23,13 @@ Which properties a provider computes comes from the provider SDK's own types: an
 types as always present (``pulumi.Output[str]``, not ``Output[Optional[str]]``) is, in a bridged
 provider's schema, required or computed; one the program did not set is therefore computed.
 
-What the real CLI also does and this gate cannot: the provider's Check fills in schema defaults and
-auto-names before ``Analyze``; under mocks there is no provider, so ``Analyze`` sees only what the
-program set (the pack judges an omitted property at its documented default in any case).
+The provider's Check runs before ``Analyze`` in the real CLI: it fills in auto-names and schema
+defaults.  A run made with ``run_program(..., provider_check=True)`` models it (:mod:`gate.provider_check`):
+every shape then sends the checked inputs, and references to auto-names are known, as in a real plan.
 
 Use (``PolicyGate`` in :mod:`gate.policy_gate`)::
 
-    run = run_program(project_dir, stack, unknown_computed=shape_needs_unknown_values(shape))
+    run = run_program(project_dir, stack, unknown_computed=shape_needs_unknown_values(shape), provider_check=True)
     result = gate.check(run, policy_config, shape=shape)              # preview
     result = gate.check(run, policy_config, shape="deployed", operation="up")
 """
@@ -48,6 +48,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import analyzer_pb2
 
 from gate.program import ProgramRun, RegisteredResource
+from gate.provider_check import checked_inputs
 
 Shape = Literal["inputs", "planned", "deployed"]
 SHAPES: tuple[Shape, ...] = ("inputs", "planned", "deployed")
@@ -115,12 +116,21 @@ def analyze_requests(
     requests = []
     for r in run.resources:
         request = analyzer_pb2.AnalyzeRequest(type=r.type, urn=r.urn, name=r.name, options=_options(r))
-        request.properties.CopyFrom((inputs or {}).get(r.urn, r.properties))
+        request.properties.CopyFrom((inputs or {}).get(r.urn) or resource_inputs(run, r))
         provider = _provider(r, by_urn)
         if provider is not None:
             request.provider.CopyFrom(provider)
         requests.append(request)
     return requests
+
+
+def resource_inputs(run: ProgramRun, resource: RegisteredResource) -> struct_pb2.Struct:
+    """The inputs ``Analyze`` gets: after the provider's Check when *run* models it, else as the program sent them."""
+    if not run.provider_check:
+        return resource.properties
+    out = struct_pb2.Struct()
+    out.update(checked_inputs(resource.type, resource.name, json_format.MessageToDict(resource.properties)))
+    return out
 
 
 # --- AnalyzeStack: outputs per shape --------------------------------------------------------------------------
@@ -140,7 +150,7 @@ def analyze_stack_request(
     request = analyzer_pb2.AnalyzeStackRequest()
     for r in run.resources:
         item = request.resources.add(type=r.type, urn=r.urn, name=r.name, parent=r.parent or "")
-        base = (inputs or {}).get(r.urn, r.properties)
+        base = (inputs or {}).get(r.urn) or resource_inputs(run, r)
         if shape == "planned":
             item.properties.CopyFrom(planned_outputs(r, base))
         elif shape == "deployed":
@@ -202,7 +212,8 @@ def _plain_json(value: Any) -> Any:
 def _refreshed_rules(run: ProgramRun) -> dict[str, dict[str, list[Any]]]:
     """Security group id -> {"ingress": [...], "egress": [...]} from separate rule resources, as AWS lists them."""
     rules: dict[str, dict[str, list[Any]]] = {}
-    for r in run.resources:
+    # Rule resources register concurrently; list them by URN so a run always gives the same order.
+    for r in sorted(run.resources, key=lambda r: r.urn):
         if r.type not in _RULE_TYPES:
             continue
         i = r.inputs

@@ -20,7 +20,7 @@ if str(_REPO_ROOT) not in sys.path:
     sys.path.insert(1, str(_REPO_ROOT))
 
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
-from rules import all_policies  # noqa: E402
+from rules.registry import all_policies  # noqa: E402
 
 PACK_NAME = "resilient-rds"
 

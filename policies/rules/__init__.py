@@ -1,14 +1,14 @@
-"""Rule modules of the resilient-rds policy pack, one per concern; each exports ``POLICIES``."""
+"""Rules of the resilient-rds policy pack.
 
-from __future__ import annotations
+One module per concern holds its policies as named constants (``network.py``, ``availability.py``,
+``parameters.py``, ``credentials.py``, ``proxy.py``, ``storage_security.py``, ``monitoring.py``);
+:mod:`.registry` lists them all.  The helpers they share each do one job:
 
-from pulumi_policy import Policy
-
-from . import availability, credentials, monitoring, network, parameters, proxy, storage_security
-
-
-def all_policies() -> list[Policy]:
-    policies: list[Policy] = []
-    for module in (network, availability, parameters, credentials, proxy, storage_security, monitoring):
-        policies.extend(module.POLICIES)
-    return policies
+- :mod:`.resource_types`: type tokens and how messages name a resource;
+- :mod:`.property_values`: unknown values and coercion of property values;
+- :mod:`.config_schemas`: policy config schemas and defaults;
+- :mod:`.stack_index`: the stack a stack policy judges, with reference resolution;
+- :mod:`.rds_lookups`: cross-resource lookups (parameter groups, proxy targets, replicas);
+- :mod:`.policy_factory`: policy construction from a check function;
+- :mod:`.program_sizing`: the one import of the program's sizing module.
+"""

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pulumi_policy import PolicyConfigSchema, ReportViolation, Severity
 
-from .common import INSTANCE, Config, Props, as_bool, as_number, is_replica, is_unknown, label, resource_policy
+from .policy_factory import Config, Props, resource_policy
+from .property_values import as_bool, as_number, is_unknown
+from .rds_lookups import is_replica
+from .resource_types import INSTANCE, label
 
 #: What AWS uses when ``backupRetentionPeriod`` is not set on create.
 AWS_DEFAULT_BACKUP_RETENTION_DAYS = 1
@@ -92,56 +95,62 @@ def _check_final_snapshot(
         )
 
 
-POLICIES = [
-    resource_policy(
-        "rds-multi-az",
-        "Primary RDS instances (not read replicas) run Multi-AZ so a failure fails over automatically.",
-        (INSTANCE,),
-        _check_multi_az,
-        severity=Severity.HIGH,
-        remediation="Set multiAz = true on the primary.",
+RDS_MULTI_AZ = resource_policy(
+    "rds-multi-az",
+    "Primary RDS instances (not read replicas) run Multi-AZ so a failure fails over automatically.",
+    (INSTANCE,),
+    _check_multi_az,
+    severity=Severity.HIGH,
+    remediation="Set multiAz = true on the primary.",
+)
+
+
+RDS_BACKUPS_ENABLED = resource_policy(
+    "rds-backups-enabled",
+    "Automated backups are not disabled (backupRetentionPeriod 0) on primary RDS instances.",
+    (INSTANCE,),
+    _check_backups_enabled,
+    severity=Severity.HIGH,
+    remediation="Set backupRetentionPeriod to 1 or more.",
+)
+
+
+RDS_BACKUP_RETENTION = resource_policy(
+    "rds-backup-retention",
+    "Primary RDS instances keep automated backups for at least the configured number of days.",
+    (INSTANCE,),
+    _check_backup_retention,
+    severity=Severity.MEDIUM,
+    schema=PolicyConfigSchema(
+        properties={
+            "minimumDays": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 35,
+                "default": 7,
+                "description": "Minimum backupRetentionPeriod in days (RDS allows up to 35).",
+            },
+        }
     ),
-    resource_policy(
-        "rds-backups-enabled",
-        "Automated backups are not disabled (backupRetentionPeriod 0) on primary RDS instances.",
-        (INSTANCE,),
-        _check_backups_enabled,
-        severity=Severity.HIGH,
-        remediation="Set backupRetentionPeriod to 1 or more.",
-    ),
-    resource_policy(
-        "rds-backup-retention",
-        "Primary RDS instances keep automated backups for at least the configured number of days.",
-        (INSTANCE,),
-        _check_backup_retention,
-        severity=Severity.MEDIUM,
-        schema=PolicyConfigSchema(
-            properties={
-                "minimumDays": {
-                    "type": "integer",
-                    "minimum": 1,
-                    "maximum": 35,
-                    "default": 7,
-                    "description": "Minimum backupRetentionPeriod in days (RDS allows up to 35).",
-                },
-            }
-        ),
-        remediation="Raise backupRetentionPeriod.",
-    ),
-    resource_policy(
-        "rds-deletion-protection",
-        "Primary RDS instances have deletion protection on.",
-        (INSTANCE,),
-        _check_deletion_protection,
-        severity=Severity.MEDIUM,
-        remediation="Set deletionProtection = true.",
-    ),
-    resource_policy(
-        "rds-final-snapshot",
-        "Primary RDS instances take a final snapshot when deleted.",
-        (INSTANCE,),
-        _check_final_snapshot,
-        severity=Severity.MEDIUM,
-        remediation="Set skipFinalSnapshot = false and finalSnapshotIdentifier.",
-    ),
-]
+    remediation="Raise backupRetentionPeriod.",
+)
+
+
+RDS_DELETION_PROTECTION = resource_policy(
+    "rds-deletion-protection",
+    "Primary RDS instances have deletion protection on.",
+    (INSTANCE,),
+    _check_deletion_protection,
+    severity=Severity.MEDIUM,
+    remediation="Set deletionProtection = true.",
+)
+
+
+RDS_FINAL_SNAPSHOT = resource_policy(
+    "rds-final-snapshot",
+    "Primary RDS instances take a final snapshot when deleted.",
+    (INSTANCE,),
+    _check_final_snapshot,
+    severity=Severity.MEDIUM,
+    remediation="Set skipFinalSnapshot = false and finalSnapshotIdentifier.",
+)

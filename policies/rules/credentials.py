@@ -9,7 +9,11 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, Severity
 
-from .common import (
+from .config_schemas import string_list_schema
+from .policy_factory import Config, Props, resource_policy, stack_policy
+from .property_values import as_bool, as_list, is_unknown, policy_json
+from .rds_lookups import engine_of, is_replica, proxy_links
+from .resource_types import (
     IAM_POLICY,
     IAM_POLICY_ATTACHMENT,
     IAM_ROLE,
@@ -19,22 +23,9 @@ from .common import (
     POSTGRES_ENGINES,
     PROXY,
     SECRET,
-    Config,
-    Props,
-    Res,
-    StackIndex,
-    as_bool,
-    as_list,
-    engine_of,
-    is_replica,
-    is_unknown,
     label,
-    policy_json,
-    proxy_links,
-    resource_policy,
-    stack_policy,
-    string_list_schema,
 )
+from .stack_index import Res, StackIndex
 
 #: RDS for PostgreSQL: "MasterUsername X cannot be used as it is a reserved word used by the engine".
 RESERVED_POSTGRES_USERNAMES = ("admin", "rdsadmin", "rdsrepladmin", "rds_superuser", "rds_replication", "public")
@@ -108,7 +99,9 @@ def _grants(index: StackIndex, role: Res) -> _Grants:
             docs.append((doc, owner))
 
     inline = role.props.get("inlinePolicies")
-    if is_unknown(inline):
+    # Unknown with no property dependency: the provider computes it (a preview's planned outputs), the
+    # program did not set it, so the role has no inline policy from this program.
+    if is_unknown(inline) and role.deps("inlinePolicies"):
         undetermined = True
     for entry in as_list(inline):
         if isinstance(entry, dict) and entry.get("policy") is not None:
@@ -275,30 +268,32 @@ def _check_iam_auth(index: StackIndex, config: Config, report: ReportViolation) 
         )
 
 
-POLICIES = [
-    resource_policy(
-        "rds-master-username",
-        "Master user names of RDS for PostgreSQL instances are names the engine accepts (not admin, rdsadmin, pg_*).",
-        (INSTANCE,),
-        _check_username,
-        severity=Severity.HIGH,
-        schema=string_list_schema("extraReservedUsernames", "More user names to refuse (organisation conventions)."),
-        remediation='Use a master user name such as "postgres".',
-    ),
-    stack_policy(
-        "proxy-role-can-read-secret",
-        "Every RDS Proxy has an IAM role, trusted by rds.amazonaws.com, that can read its auth secret.",
-        (PROXY,),
-        _check_proxy_role,
-        severity=Severity.CRITICAL,
-        remediation="Set roleArn to a role with secretsmanager:GetSecretValue on the auth secret.",
-    ),
-    stack_policy(
-        "proxy-iam-auth-requires-db-iam-auth",
-        "When an RDS Proxy requires IAM authentication, its target instance has IAM database authentication on.",
-        (PROXY,),
-        _check_iam_auth,
-        severity=Severity.MEDIUM,
-        remediation="Set iamDatabaseAuthenticationEnabled = true on the target instance.",
-    ),
-]
+RDS_MASTER_USERNAME = resource_policy(
+    "rds-master-username",
+    "Master user names of RDS for PostgreSQL instances are names the engine accepts (not admin, rdsadmin, pg_*).",
+    (INSTANCE,),
+    _check_username,
+    severity=Severity.HIGH,
+    schema=string_list_schema("extraReservedUsernames", "More user names to refuse (organisation conventions)."),
+    remediation='Use a master user name such as "postgres".',
+)
+
+
+PROXY_ROLE_CAN_READ_SECRET = stack_policy(
+    "proxy-role-can-read-secret",
+    "Every RDS Proxy has an IAM role, trusted by rds.amazonaws.com, that can read its auth secret.",
+    (PROXY,),
+    _check_proxy_role,
+    severity=Severity.CRITICAL,
+    remediation="Set roleArn to a role with secretsmanager:GetSecretValue on the auth secret.",
+)
+
+
+PROXY_IAM_AUTH_REQUIRES_DB_IAM_AUTH = stack_policy(
+    "proxy-iam-auth-requires-db-iam-auth",
+    "When an RDS Proxy requires IAM authentication, its target instance has IAM database authentication on.",
+    (PROXY,),
+    _check_iam_auth,
+    severity=Severity.MEDIUM,
+    remediation="Set iamDatabaseAuthenticationEnabled = true on the target instance.",
+)

@@ -8,27 +8,13 @@ from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, ReportViolation, Severity
 
-from .common import (
-    INSTANCE,
-    METRIC_ALARM,
-    Config,
-    Props,
-    Res,
-    StackIndex,
-    as_bool,
-    as_list,
-    as_number,
-    as_str,
-    is_replica,
-    is_unknown,
-    label,
-    parameter_group_of,
-    parameters_of,
-    resource_policy,
-    sizing,
-    stack_policy,
-    string_list_schema,
-)
+from .config_schemas import string_list_schema
+from .policy_factory import Config, Props, resource_policy, stack_policy
+from .program_sizing import sizing
+from .property_values import as_bool, as_list, as_number, as_str, is_unknown
+from .rds_lookups import is_replica, parameter_group_of, parameters_of
+from .resource_types import INSTANCE, METRIC_ALARM, label
+from .stack_index import Res, StackIndex
 
 RDS_NAMESPACE = "AWS/RDS"
 
@@ -284,65 +270,73 @@ def _check_connections_threshold(index: StackIndex, config: Config, report: Repo
                 )
 
 
-POLICIES = [
-    resource_policy(
-        "alarm-rds-namespace",
-        "Alarms on RDS and RDS Proxy metrics use the AWS/RDS namespace.",
-        (METRIC_ALARM,),
-        _check_namespace,
-        severity=Severity.HIGH,
-        remediation='Set namespace = "AWS/RDS".',
+ALARM_RDS_NAMESPACE = resource_policy(
+    "alarm-rds-namespace",
+    "Alarms on RDS and RDS Proxy metrics use the AWS/RDS namespace.",
+    (METRIC_ALARM,),
+    _check_namespace,
+    severity=Severity.HIGH,
+    remediation='Set namespace = "AWS/RDS".',
+)
+
+
+ALARM_RDS_METRIC_NAME = resource_policy(
+    "alarm-rds-metric-name",
+    "Alarms in AWS/RDS watch metrics RDS or RDS Proxy actually publish.",
+    (METRIC_ALARM,),
+    _check_metric_name,
+    severity=Severity.MEDIUM,
+    schema=string_list_schema("extraMetricNames", "More metric names to accept in AWS/RDS (new metrics AWS added)."),
+    remediation="Use a published RDS / RDS Proxy metric name.",
+)
+
+
+ALARM_RDS_DIMENSIONS = resource_policy(
+    "alarm-rds-dimensions",
+    "Alarms on RDS metrics name the instance (DBInstanceIdentifier) and on RDS Proxy metrics the proxy (ProxyName).",
+    (METRIC_ALARM,),
+    _check_dimensions,
+    severity=Severity.MEDIUM,
+    remediation="Add the DBInstanceIdentifier or ProxyName dimension.",
+)
+
+
+ALARM_HAS_ACTIONS = resource_policy(
+    "alarm-has-actions",
+    "Alarms on RDS and RDS Proxy metrics notify someone (alarmActions set, actions enabled).",
+    (METRIC_ALARM,),
+    _check_actions,
+    severity=Severity.MEDIUM,
+    remediation="Add an SNS topic to alarmActions.",
+)
+
+
+RDS_REPLICA_LAG_ALARM = stack_policy(
+    "rds-replica-lag-alarm",
+    "Every read replica has a ReplicaLag alarm.",
+    (INSTANCE,),
+    _check_replica_lag,
+    severity=Severity.MEDIUM,
+    remediation="Add a ReplicaLag alarm with the replica's DBInstanceIdentifier.",
+)
+
+
+ALARM_CONNECTIONS_BELOW_MAX = stack_policy(
+    "alarm-connections-below-max",
+    "DatabaseConnections alarm thresholds are below the instance's max_connections.",
+    (METRIC_ALARM,),
+    _check_connections_threshold,
+    severity=Severity.MEDIUM,
+    schema=PolicyConfigSchema(
+        properties={
+            "maxThresholdPercent": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": 100,
+                "default": 100,
+                "description": "A threshold at or above this share of max_connections is a violation.",
+            },
+        }
     ),
-    resource_policy(
-        "alarm-rds-metric-name",
-        "Alarms in AWS/RDS watch metrics RDS or RDS Proxy actually publish.",
-        (METRIC_ALARM,),
-        _check_metric_name,
-        severity=Severity.MEDIUM,
-        schema=string_list_schema("extraMetricNames", "More metric names to accept in AWS/RDS (new metrics AWS added)."),
-        remediation="Use a published RDS / RDS Proxy metric name.",
-    ),
-    resource_policy(
-        "alarm-rds-dimensions",
-        "Alarms on RDS metrics name the instance (DBInstanceIdentifier) and on RDS Proxy metrics the proxy (ProxyName).",
-        (METRIC_ALARM,),
-        _check_dimensions,
-        severity=Severity.MEDIUM,
-        remediation="Add the DBInstanceIdentifier or ProxyName dimension.",
-    ),
-    resource_policy(
-        "alarm-has-actions",
-        "Alarms on RDS and RDS Proxy metrics notify someone (alarmActions set, actions enabled).",
-        (METRIC_ALARM,),
-        _check_actions,
-        severity=Severity.MEDIUM,
-        remediation="Add an SNS topic to alarmActions.",
-    ),
-    stack_policy(
-        "rds-replica-lag-alarm",
-        "Every read replica has a ReplicaLag alarm.",
-        (INSTANCE,),
-        _check_replica_lag,
-        severity=Severity.MEDIUM,
-        remediation="Add a ReplicaLag alarm with the replica's DBInstanceIdentifier.",
-    ),
-    stack_policy(
-        "alarm-connections-below-max",
-        "DatabaseConnections alarm thresholds are below the instance's max_connections.",
-        (METRIC_ALARM,),
-        _check_connections_threshold,
-        severity=Severity.MEDIUM,
-        schema=PolicyConfigSchema(
-            properties={
-                "maxThresholdPercent": {
-                    "type": "number",
-                    "exclusiveMinimum": 0,
-                    "maximum": 100,
-                    "default": 100,
-                    "description": "A threshold at or above this share of max_connections is a violation.",
-                },
-            }
-        ),
-        remediation="Set the threshold to a share of max_connections (components.sizing.alarm_thresholds).",
-    ),
-]
+    remediation="Set the threshold to a share of max_connections (components.sizing.alarm_thresholds).",
+)

@@ -26,29 +26,12 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, Severity
 
-from .common import (
-    CLUSTER,
-    INSTANCE,
-    PROXY,
-    PROXY_ENDPOINT,
-    SECURITY_GROUP,
-    SG_INGRESS_RULE,
-    SG_RULE,
-    Config,
-    Props,
-    Res,
-    StackIndex,
-    as_bool,
-    as_list,
-    as_number,
-    engine_of,
-    is_replica,
-    is_unknown,
-    label,
-    resource_policy,
-    stack_policy,
-    string_list_schema,
-)
+from .config_schemas import string_list_schema
+from .policy_factory import Config, Props, resource_policy, stack_policy
+from .property_values import as_bool, as_list, as_number, is_unknown
+from .rds_lookups import engine_of, is_replica
+from .resource_types import CLUSTER, INSTANCE, PROXY, PROXY_ENDPOINT, SECURITY_GROUP, SG_INGRESS_RULE, SG_RULE, label
+from .stack_index import Res, StackIndex
 
 _DEFAULT_PORTS = {"postgres": 5432, "aurora-postgresql": 5432, "mysql": 3306, "mariadb": 3306, "aurora-mysql": 3306}
 
@@ -376,43 +359,45 @@ def _check_public(type_: str, name: str, props: Props, config: Config, report: R
         )
 
 
-POLICIES = [
-    stack_policy(
-        "rds-ingress-only-from-proxy",
-        "Security groups of RDS primaries and clusters accept ingress only from security groups attached to an "
-        "RDS Proxy (inline ingress, aws.vpc.SecurityGroupIngressRule and aws.ec2.SecurityGroupRule alike). A group "
-        "attached only to read replicas of an instance may also admit application security groups: RDS Proxy "
-        "cannot target such replicas, so they are the read path.",
-        (INSTANCE, CLUSTER),
-        _check_ingress_from_proxy,
-        severity=Severity.HIGH,
-        schema=string_list_schema(
-            "allowedSourceSecurityGroupIds",
-            "Security group ids outside the stack that may reach databases (for example a proxy managed by another stack).",
-            pattern="^sg-[0-9a-f]{8,17}$",
-        ),
-        remediation="Allow ingress to the primary's security group only from the proxy's security group and point "
-        "applications at the proxy; put read replicas in a group of their own for direct reads.",
+RDS_INGRESS_ONLY_FROM_PROXY = stack_policy(
+    "rds-ingress-only-from-proxy",
+    "Security groups of RDS primaries and clusters accept ingress only from security groups attached to an "
+    "RDS Proxy (inline ingress, aws.vpc.SecurityGroupIngressRule and aws.ec2.SecurityGroupRule alike). A group "
+    "attached only to read replicas of an instance may also admit application security groups: RDS Proxy "
+    "cannot target such replicas, so they are the read path.",
+    (INSTANCE, CLUSTER),
+    _check_ingress_from_proxy,
+    severity=Severity.HIGH,
+    schema=string_list_schema(
+        "allowedSourceSecurityGroupIds",
+        "Security group ids outside the stack that may reach databases (for example a proxy managed by another stack).",
+        pattern="^sg-[0-9a-f]{8,17}$",
     ),
-    stack_policy(
-        "rds-no-cidr-ingress",
-        "Security groups of RDS databases do not open the database port to CIDR ranges or prefix lists.",
-        (INSTANCE, CLUSTER),
-        _check_cidr_ingress,
-        severity=Severity.CRITICAL,
-        schema=string_list_schema(
-            "allowedCidrs",
-            "CIDR ranges that may reach the database port directly (none by default).",
-            pattern="^[0-9a-fA-F:.]+/[0-9]{1,3}$",
-        ),
-        remediation="Replace CIDR ingress with ingress from the RDS Proxy security group.",
+    remediation="Allow ingress to the primary's security group only from the proxy's security group and point "
+    "applications at the proxy; put read replicas in a group of their own for direct reads.",
+)
+
+
+RDS_NO_CIDR_INGRESS = stack_policy(
+    "rds-no-cidr-ingress",
+    "Security groups of RDS databases do not open the database port to CIDR ranges or prefix lists.",
+    (INSTANCE, CLUSTER),
+    _check_cidr_ingress,
+    severity=Severity.CRITICAL,
+    schema=string_list_schema(
+        "allowedCidrs",
+        "CIDR ranges that may reach the database port directly (none by default).",
+        pattern="^[0-9a-fA-F:.]+/[0-9]{1,3}$",
     ),
-    resource_policy(
-        "rds-not-publicly-accessible",
-        "RDS instances are not publicly accessible.",
-        (INSTANCE,),
-        _check_public,
-        severity=Severity.CRITICAL,
-        remediation="Set publiclyAccessible = false.",
-    ),
-]
+    remediation="Replace CIDR ingress with ingress from the RDS Proxy security group.",
+)
+
+
+RDS_NOT_PUBLICLY_ACCESSIBLE = resource_policy(
+    "rds-not-publicly-accessible",
+    "RDS instances are not publicly accessible.",
+    (INSTANCE,),
+    _check_public,
+    severity=Severity.CRITICAL,
+    remediation="Set publiclyAccessible = false.",
+)

@@ -10,25 +10,13 @@ from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, ReportViolation, Severity
 
-from .common import (
-    INSTANCE,
-    PARAMETER_GROUP,
-    Config,
-    Props,
-    Res,
-    StackIndex,
-    as_str,
-    is_replica,
-    is_unknown,
-    label,
-    parameter_group_of,
-    parameters_of,
-    proxy_links,
-    resource_policy,
-    sizing,
-    stack_policy,
-    string_list_schema,
-)
+from .config_schemas import string_list_schema
+from .policy_factory import Config, Props, resource_policy, stack_policy
+from .program_sizing import sizing
+from .property_values import as_str, is_unknown
+from .rds_lookups import is_replica, parameter_group_of, parameters_of, proxy_links
+from .resource_types import INSTANCE, PARAMETER_GROUP, label
+from .stack_index import Res, StackIndex
 
 #: PostgreSQL parameters RDS marks "static": a change needs a reboot, and AWS rejects
 #: ``apply_method = "immediate"`` for them ("cannot use immediate apply method for static parameter").
@@ -255,69 +243,73 @@ def _check_max_connections(index: StackIndex, config: Config, report: ReportViol
             )
 
 
-POLICIES = [
-    resource_policy(
-        "rds-static-parameter-pending-reboot",
-        "Static PostgreSQL parameters (max_connections, shared_buffers, ...) use applyMethod pending-reboot.",
-        (PARAMETER_GROUP,),
-        _check_static,
-        severity=Severity.HIGH,
-        schema=string_list_schema(
-            "extraStaticParameters", "More parameter names to treat as static (extensions' parameters, for example)."
-        ),
-        remediation='Set applyMethod = "pending-reboot" for static parameters.',
+RDS_STATIC_PARAMETER_PENDING_REBOOT = resource_policy(
+    "rds-static-parameter-pending-reboot",
+    "Static PostgreSQL parameters (max_connections, shared_buffers, ...) use applyMethod pending-reboot.",
+    (PARAMETER_GROUP,),
+    _check_static,
+    severity=Severity.HIGH,
+    schema=string_list_schema(
+        "extraStaticParameters", "More parameter names to treat as static (extensions' parameters, for example)."
     ),
-    stack_policy(
-        "rds-parameter-units",
-        "shared_buffers and effective_cache_size are given in 8 kB pages and fit in the instance memory.",
-        (PARAMETER_GROUP,),
-        _check_units,
-        severity=Severity.HIGH,
-        schema=PolicyConfigSchema(
-            properties={
-                "maxSharedBuffersPercent": {
-                    "type": "number",
-                    "exclusiveMinimum": 0,
-                    "maximum": 100,
-                    "default": 75,
-                    "description": "Largest shared_buffers as a percentage of instance memory.",
-                },
-                "maxEffectiveCacheSizePercent": {
-                    "type": "number",
-                    "exclusiveMinimum": 0,
-                    "maximum": 100,
-                    "default": 100,
-                    "description": "Largest effective_cache_size as a percentage of instance memory.",
-                },
-            }
-        ),
-        remediation="Express page parameters as {DBInstanceClassMemory/32768}-style formulas or page counts.",
+    remediation='Set applyMethod = "pending-reboot" for static parameters.',
+)
+
+
+RDS_PARAMETER_UNITS = stack_policy(
+    "rds-parameter-units",
+    "shared_buffers and effective_cache_size are given in 8 kB pages and fit in the instance memory.",
+    (PARAMETER_GROUP,),
+    _check_units,
+    severity=Severity.HIGH,
+    schema=PolicyConfigSchema(
+        properties={
+            "maxSharedBuffersPercent": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": 100,
+                "default": 75,
+                "description": "Largest shared_buffers as a percentage of instance memory.",
+            },
+            "maxEffectiveCacheSizePercent": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": 100,
+                "default": 100,
+                "description": "Largest effective_cache_size as a percentage of instance memory.",
+            },
+        }
     ),
-    stack_policy(
-        "rds-memory-budget",
-        "work_mem x max_connections + shared_buffers fits in the instance memory.",
-        (INSTANCE,),
-        _check_memory_budget,
-        severity=Severity.HIGH,
-        schema=PolicyConfigSchema(
-            properties={
-                "maxMemoryPercent": {
-                    "type": "number",
-                    "exclusiveMinimum": 0,
-                    "maximum": 100,
-                    "default": 100,
-                    "description": "Share of instance memory the worst case may use.",
-                },
-            }
-        ),
-        remediation="Lower work_mem or max_connections; pool connections through RDS Proxy.",
+    remediation="Express page parameters as {DBInstanceClassMemory/32768}-style formulas or page counts.",
+)
+
+
+RDS_MEMORY_BUDGET = stack_policy(
+    "rds-memory-budget",
+    "work_mem x max_connections + shared_buffers fits in the instance memory.",
+    (INSTANCE,),
+    _check_memory_budget,
+    severity=Severity.HIGH,
+    schema=PolicyConfigSchema(
+        properties={
+            "maxMemoryPercent": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": 100,
+                "default": 100,
+                "description": "Share of instance memory the worst case may use.",
+            },
+        }
     ),
-    stack_policy(
-        "rds-max-connections-without-proxy",
-        "max_connections is not raised above the RDS default for the class unless an RDS Proxy targets the instance.",
-        (INSTANCE,),
-        _check_max_connections,
-        severity=Severity.HIGH,
-        remediation="Add an RDS Proxy target for the instance, or keep the default max_connections.",
-    ),
-]
+    remediation="Lower work_mem or max_connections; pool connections through RDS Proxy.",
+)
+
+
+RDS_MAX_CONNECTIONS_WITHOUT_PROXY = stack_policy(
+    "rds-max-connections-without-proxy",
+    "max_connections is not raised above the RDS default for the class unless an RDS Proxy targets the instance.",
+    (INSTANCE,),
+    _check_max_connections,
+    severity=Severity.HIGH,
+    remediation="Add an RDS Proxy target for the instance, or keep the default max_connections.",
+)

@@ -4,30 +4,12 @@ from __future__ import annotations
 
 from pulumi_policy import PolicyConfigSchema, ReportViolation, Severity
 
-from .common import (
-    INSTANCE,
-    PROXY,
-    PROXY_ENDPOINT,
-    PROXY_TARGET,
-    PROXY_TARGET_GROUP,
-    Config,
-    Props,
-    StackIndex,
-    as_bool,
-    as_list,
-    as_number,
-    as_str,
-    is_replica,
-    is_unknown,
-    label,
-    parameter_group_of,
-    parameters_of,
-    proxy_links,
-    proxy_of,
-    resource_policy,
-    sizing,
-    stack_policy,
-)
+from .policy_factory import Config, Props, resource_policy, stack_policy
+from .program_sizing import sizing
+from .property_values import as_bool, as_list, as_number, as_str, is_unknown
+from .rds_lookups import is_replica, parameter_group_of, parameters_of, proxy_links, proxy_of
+from .resource_types import INSTANCE, PROXY, PROXY_ENDPOINT, PROXY_TARGET, PROXY_TARGET_GROUP, label
+from .stack_index import StackIndex
 
 #: RDS Proxy's connection_borrow_timeout: default 120 s, allowed 1..300 (seconds).
 BORROW_TIMEOUT_MAX = 300
@@ -186,67 +168,77 @@ def _check_pool_headroom(index: StackIndex, config: Config, report: ReportViolat
                 )
 
 
-POLICIES = [
-    resource_policy(
-        "proxy-require-tls",
-        "RDS Proxies require TLS from clients.",
-        (PROXY,),
-        _check_tls,
-        severity=Severity.HIGH,
-        remediation="Set requireTls = true.",
+PROXY_REQUIRE_TLS = resource_policy(
+    "proxy-require-tls",
+    "RDS Proxies require TLS from clients.",
+    (PROXY,),
+    _check_tls,
+    severity=Severity.HIGH,
+    remediation="Set requireTls = true.",
+)
+
+
+PROXY_DEBUG_LOGGING_OFF = resource_policy(
+    "proxy-debug-logging-off",
+    "RDS Proxies do not log SQL statements (debugLogging) outside troubleshooting.",
+    (PROXY,),
+    _check_debug_logging,
+    severity=Severity.MEDIUM,
+    remediation="Set debugLogging = false.",
+)
+
+
+PROXY_BORROW_TIMEOUT = resource_policy(
+    "proxy-borrow-timeout",
+    "RDS Proxy connectionBorrowTimeout is within 1..300 s (or the configured range).",
+    (PROXY_TARGET_GROUP,),
+    _check_borrow_timeout,
+    severity=Severity.MEDIUM,
+    schema=PolicyConfigSchema(
+        properties={
+            "minimumSeconds": {"type": "integer", "minimum": 1, "maximum": BORROW_TIMEOUT_MAX, "default": 1},
+            "maximumSeconds": {"type": "integer", "minimum": 1, "maximum": BORROW_TIMEOUT_MAX, "default": BORROW_TIMEOUT_MAX},
+        }
     ),
-    resource_policy(
-        "proxy-debug-logging-off",
-        "RDS Proxies do not log SQL statements (debugLogging) outside troubleshooting.",
-        (PROXY,),
-        _check_debug_logging,
-        severity=Severity.MEDIUM,
-        remediation="Set debugLogging = false.",
-    ),
-    resource_policy(
-        "proxy-borrow-timeout",
-        "RDS Proxy connectionBorrowTimeout is within 1..300 s (or the configured range).",
-        (PROXY_TARGET_GROUP,),
-        _check_borrow_timeout,
-        severity=Severity.MEDIUM,
-        schema=PolicyConfigSchema(
-            properties={
-                "minimumSeconds": {"type": "integer", "minimum": 1, "maximum": BORROW_TIMEOUT_MAX, "default": 1},
-                "maximumSeconds": {"type": "integer", "minimum": 1, "maximum": BORROW_TIMEOUT_MAX, "default": BORROW_TIMEOUT_MAX},
-            }
-        ),
-        remediation="Set connectionBorrowTimeout within the range (default 120 s).",
-    ),
-    stack_policy(
-        "proxy-pinning-filters-match-engine",
-        "Session pinning filters of an RDS Proxy target group are valid for the proxy's engine family.",
-        (PROXY_TARGET_GROUP,),
-        _check_pinning,
-        severity=Severity.HIGH,
-        remediation="Remove EXCLUDE_VARIABLE_SETS from PostgreSQL proxies; use initQuery for SET statements.",
-    ),
-    stack_policy(
-        "proxy-read-only-endpoint-needs-cluster",
-        "READ_ONLY RDS Proxy endpoints are used only with Aurora or Multi-AZ DB cluster targets.",
-        (PROXY_ENDPOINT,),
-        _check_read_only_endpoint,
-        severity=Severity.HIGH,
-        remediation="Remove the READ_ONLY endpoint of an instance proxy.",
-    ),
-    stack_policy(
-        "proxy-target-not-replica",
-        "RDS Proxy targets the primary instance, never a read replica.",
-        (PROXY_TARGET,),
-        _check_target_not_replica,
-        severity=Severity.HIGH,
-        remediation="Point the ProxyTarget at the primary instance.",
-    ),
-    stack_policy(
-        "proxy-pool-headroom",
-        "RDS Proxy's maxConnectionsPercent leaves the superuser and replication reserve of max_connections free.",
-        (PROXY_TARGET_GROUP,),
-        _check_pool_headroom,
-        severity=Severity.MEDIUM,
-        remediation="Lower maxConnectionsPercent (components.sizing.recommended_proxy_max_connections_percent).",
-    ),
-]
+    remediation="Set connectionBorrowTimeout within the range (default 120 s).",
+)
+
+
+PROXY_PINNING_FILTERS_MATCH_ENGINE = stack_policy(
+    "proxy-pinning-filters-match-engine",
+    "Session pinning filters of an RDS Proxy target group are valid for the proxy's engine family.",
+    (PROXY_TARGET_GROUP,),
+    _check_pinning,
+    severity=Severity.HIGH,
+    remediation="Remove EXCLUDE_VARIABLE_SETS from PostgreSQL proxies; use initQuery for SET statements.",
+)
+
+
+PROXY_READ_ONLY_ENDPOINT_NEEDS_CLUSTER = stack_policy(
+    "proxy-read-only-endpoint-needs-cluster",
+    "READ_ONLY RDS Proxy endpoints are used only with Aurora or Multi-AZ DB cluster targets.",
+    (PROXY_ENDPOINT,),
+    _check_read_only_endpoint,
+    severity=Severity.HIGH,
+    remediation="Remove the READ_ONLY endpoint of an instance proxy.",
+)
+
+
+PROXY_TARGET_NOT_REPLICA = stack_policy(
+    "proxy-target-not-replica",
+    "RDS Proxy targets the primary instance, never a read replica.",
+    (PROXY_TARGET,),
+    _check_target_not_replica,
+    severity=Severity.HIGH,
+    remediation="Point the ProxyTarget at the primary instance.",
+)
+
+
+PROXY_POOL_HEADROOM = stack_policy(
+    "proxy-pool-headroom",
+    "RDS Proxy's maxConnectionsPercent leaves the superuser and replication reserve of max_connections free.",
+    (PROXY_TARGET_GROUP,),
+    _check_pool_headroom,
+    severity=Severity.MEDIUM,
+    remediation="Lower maxConnectionsPercent (components.sizing.recommended_proxy_max_connections_percent).",
+)

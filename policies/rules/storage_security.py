@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pulumi_policy import ReportViolation, Severity
 
-from .common import INSTANCE, Config, Props, as_bool, is_replica, is_unknown, label, resource_policy
+from .policy_factory import Config, Props, resource_policy
+from .property_values import as_bool, is_unknown
+from .rds_lookups import is_replica
+from .resource_types import INSTANCE, label
 
 
 def _check_encrypted(type_: str, name: str, props: Props, config: Config, report: ReportViolation) -> None:
@@ -22,13 +25,11 @@ def _check_encrypted(type_: str, name: str, props: Props, config: Config, report
         )
 
 
-POLICIES = [
-    resource_policy(
-        "rds-storage-encrypted",
-        "RDS instances encrypt their storage.",
-        (INSTANCE,),
-        _check_encrypted,
-        severity=Severity.HIGH,
-        remediation="Set storageEncrypted = true.",
-    ),
-]
+RDS_STORAGE_ENCRYPTED = resource_policy(
+    "rds-storage-encrypted",
+    "RDS instances encrypt their storage.",
+    (INSTANCE,),
+    _check_encrypted,
+    severity=Severity.HIGH,
+    remediation="Set storageEncrypted = true.",
+)

@@ -20,11 +20,14 @@ import pulumi_aws as aws
 
 from gate.analyzer import GateResult, PolicyGate, load_config_file
 from gate.program import ProgramRun, run_program
+from gate.shapes import SHAPES, Shape, shape_needs_unknown_values
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = Path(__file__).resolve().parent / "project"
 SEED = ROOT / "tests" / "fixtures" / "seed_program"
 CONFIG_DIR = ROOT / "policies" / "config"
+
+__all__ = ["SHAPES", "Ctx", "check", "clean_setup", "env_config", "run", "shared_gate", "stop_shared_gate", "trust"]
 
 _gate: PolicyGate | None = None
 
@@ -50,22 +53,30 @@ def env_config(env: str) -> dict[str, Any]:
 _runs: dict[tuple[int, bool], tuple[Callable[[], None], ProgramRun]] = {}
 
 
-def run(program: Callable[[], None], *, unknown: bool = True) -> ProgramRun:
-    """Run a program under mocks; the same program object is run once per mode (runs are read-only)."""
-    key = (id(program), unknown)
+def run(program: Callable[[], None], *, known: bool = False) -> ProgramRun:
+    """Run a program under mocks, planned through the provider's Check; computed values unknown (a new
+    stack) or *known* (a deployed one).  The same program object runs once per mode (runs are read-only)."""
+    key = (id(program), known)
     if key not in _runs:
-        result = run_program(PROJECT, "test", config={"aws:region": "us-east-1"}, unknown_computed=unknown, program=program)
+        result = run_program(PROJECT, "test", config={"aws:region": "us-east-1"}, unknown_computed=not known,
+                             program=program, provider_check=True)
         _runs[key] = (program, result)  # keeping the program keeps its id unique
     return _runs[key][1]
 
 
-def check(
-    program: Callable[[], None], config: str | dict[str, Any] = "prod", *, unknown: bool = True, shape: str = "inputs"
-) -> GateResult:
+def check(program: Callable[[], None], config: str | dict[str, Any] = "prod", *, shape: Shape = "planned") -> GateResult:
+    """Gate *program* through the real pack, sending it in *shape* (``PolicyGate.check(run, config, shape=)``,
+    see :mod:`gate.shapes`):
+
+    ``"inputs"``: ``Analyze`` and ``AnalyzeStack`` get the checked inputs (auto-names and provider
+    defaults filled in, computed values absent); ``"planned"``: ``AnalyzeStack`` gets a new stack's
+    planned outputs (computed values unknown); ``"deployed"``: ``AnalyzeStack`` gets a deployed stack's
+    refreshed state (known ids, ARNs and names; security groups list every rule).
+    """
     raw = env_config(config) if isinstance(config, str) else config
-    result = shared_gate().check(run(program, unknown=unknown), raw, shape=shape)
+    result = shared_gate().check(run(program, known=not shape_needs_unknown_values(shape)), raw, shape=shape)
     stuck = [v for v in result.violations if "can't run policy" in v.message]
-    assert not stuck, f"a policy could not run during preview: {stuck}"
+    assert not stuck, f"a policy could not run in the {shape} shape: {stuck}"
     return result
 
 
@@ -271,3 +282,7 @@ def clean_setup(
             extra(ctx)
 
     return program
+
+
+#: The unchanged setup, shared by the cases whose clean counterpart is the baseline (its run is cached).
+CLEAN = clean_setup()
