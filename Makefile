@@ -60,7 +60,7 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy components gate dbclient policies/rules
+	$(VENV)/bin/mypy --explicit-package-bases components gate dbclient policies/rules
 	$(VENV)/bin/mypy __main__.py
 	$(VENV)/bin/mypy policies/__main__.py
 	$(VENV)/bin/mypy -m policies.reference

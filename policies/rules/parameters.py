@@ -1,7 +1,7 @@
 """Parameter groups: settings AWS rejects at deploy time, and settings that exhaust memory or connections.
 
-All memory and connection arithmetic comes from :mod:`components.sizing`, the same
-module the program uses to size the instance, the proxy and the alarms.
+All memory and connection arithmetic comes from :mod:`.rds_facts`, the same facts the program
+sizes the instance, the proxy and the alarms with (``components/sizing.py`` imports them).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, ReportViolation, Severity
 
+from . import rds_facts
 from .config_schemas import string_list_schema
 from .policy_factory import Config, Props, resource_policy, stack_policy
-from .program_sizing import sizing
 from .property_values import as_str, is_unknown
 from .rds_lookups import is_replica, parameter_group_of, parameters_of, proxy_links
 from .resource_types import INSTANCE, PARAMETER_GROUP, label
@@ -72,8 +72,8 @@ def _known_class(instance: Res) -> str | None:
     if cls is None:
         return None
     try:
-        sizing.instance_memory_bytes(cls)
-    except sizing.UnknownInstanceClass:
+        rds_facts.instance_memory_bytes(cls)
+    except rds_facts.UnknownInstanceClass:
         return None
     return cls
 
@@ -83,8 +83,8 @@ def _evaluate(value: Any, instance_class: str) -> float | None:
     if value is None or is_unknown(value):
         return None
     try:
-        return sizing.evaluate_parameter_value(str(value), instance_class)
-    except sizing.FormulaError:
+        return rds_facts.evaluate_parameter_value(str(value), instance_class)
+    except rds_facts.FormulaError:
         return None
 
 
@@ -145,8 +145,8 @@ def _check_units(index: StackIndex, config: Config, report: ReportViolation) -> 
                 classes = [_REFERENCE_CLASS]
             limit = float(config[key])
             try:
-                pages = sizing.evaluate_parameter_value(str(value), classes[0])
-            except sizing.FormulaError:
+                pages = rds_facts.evaluate_parameter_value(str(value), classes[0])
+            except rds_facts.FormulaError:
                 report(
                     f"{label(group.type, group.name)} sets {pname} = {value!r}, which is neither a number of 8 kB "
                     "pages nor an RDS formula, so AWS rejects the group; write a page count or a formula such as "
@@ -155,9 +155,9 @@ def _check_units(index: StackIndex, config: Config, report: ReportViolation) -> 
                 )
                 continue
             for cls in dict.fromkeys(classes):
-                memory = sizing.instance_memory_bytes(cls)
+                memory = rds_facts.instance_memory_bytes(cls)
                 pages = _evaluate(value, cls) or 0.0
-                share = pages * sizing.PAGE_BYTES / memory * 100
+                share = pages * rds_facts.PAGE_BYTES / memory * 100
                 if share > limit:
                     report(
                         f"{label(group.type, group.name)} sets {pname} = {value!r}: {pname} is counted in 8 kB pages, "
@@ -192,17 +192,17 @@ def _check_memory_budget(index: StackIndex, config: Config, report: ReportViolat
             continue  # unknown or unparseable: nothing to judge against
         shared_param = params.get("shared_buffers")
         shared_pages = _evaluate(shared_param.get("value"), cls) if shared_param else None
-        memory = sizing.instance_memory_bytes(cls)
-        if shared_pages is not None and shared_pages * sizing.PAGE_BYTES > memory:
+        memory = rds_facts.instance_memory_bytes(cls)
+        if shared_pages is not None and shared_pages * rds_facts.PAGE_BYTES > memory:
             shared_pages = None  # a unit mistake (rds-parameter-units); judge with the default instead
-        check = sizing.memory_check(
+        check = rds_facts.memory_check(
             cls,
             max_connections=int(max_connections) if max_connections is not None else None,
             work_mem_kb=int(work_mem),
             shared_buffers_pages=int(shared_pages) if shared_pages is not None else None,
         )
         if check.worst_case_bytes > memory * limit / 100:
-            gib = sizing.GIB
+            gib = rds_facts.GIB
             report(
                 f"{label(inst.type, inst.name)} ({cls}, {memory / gib:g} GiB) with {label(group.type, group.name)}: "
                 f"work_mem {int(work_mem)} kB x max_connections {check.max_connections} + shared_buffers "
@@ -231,8 +231,8 @@ def _check_max_connections(index: StackIndex, config: Config, report: ReportViol
         if param is None:
             continue
         value = _evaluate(param.get("value"), cls)
-        default = sizing.default_max_connections(cls)
-        # RDS truncates formula results to integers, as sizing.default_max_connections does.
+        default = rds_facts.default_max_connections(cls)
+        # RDS truncates formula results to integers, as rds_facts.default_max_connections does.
         if value is not None and int(value) > default:
             report(
                 f"{label(inst.type, inst.name)} ({cls}) gets max_connections {int(value)} from "
