@@ -121,7 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     unknown = shape_needs_unknown_values(args.shape) and not args.known_outputs
     try:
-        run = run_program(project_dir, args.stack, unknown_computed=unknown)
+        # The CLI plans every resource through its provider's Check (auto-names, schema defaults).
+        run = run_program(project_dir, args.stack, unknown_computed=unknown, provider_check=True)
     except FileNotFoundError as exc:
         return _fail(str(exc), as_json)
     except Exception as exc:  # noqa: BLE001 - a program or stack-config error is the user's to fix
