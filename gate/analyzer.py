@@ -9,6 +9,7 @@ keeps working:
 ``gate/policy_config.py``      read and validate a ``--policy-pack-config`` file, resolve levels
 ``gate/analyzer_client.py``    the gRPC client: one method per analyzer call, with deadlines
 ``gate/shapes.py``             what the engine sends in each shape (inputs, planned, deployed)
+``gate/provider_check.py``     what the provider's Check adds to inputs (auto-names, schema defaults)
 ``gate/policy_gate.py``        one gate run in the CLI's call order; ``PolicyGate``
 ``gate/results.py``            violations, remediations, the verdict and its text / JSON
 ``gate/stack_policy.py``       which policy config a stack gets (file, ``environment``, override)
