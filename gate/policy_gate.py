@@ -5,7 +5,8 @@ The order (pulumi/pulumi ``pkg/resource/plugin/analyzer_plugin.go`` and ``pkg/re
 1. start the pack (:mod:`gate.pack_process`), ``Handshake``, ``ConfigureStack`` (project, stack,
    organization, tags, dry-run flag, stack config and which keys are secret);
 2. ``GetAnalyzerInfo``, validate the policy config against its schemas, ``Configure``;
-3. per resource ``Remediate`` and then ``Analyze`` with the remediated inputs;
+3. per resource ``Remediate`` and then ``Analyze`` with the remediated inputs (``Remediate`` only when a
+   policy is at the ``remediate`` level: the pack answers nothing otherwise);
 4. one ``AnalyzeStack`` with every resource's outputs, except in ``up`` when a resource had a mandatory
    violation: the engine stops that resource, the update fails and no stack analysis runs.
 
@@ -39,7 +40,7 @@ from gate.pack_process import DEFAULT_PACK_DIR, PolicyPackProcess, read_pack_pro
 from gate.policy_config import resolve_config
 from gate.program import ProgramRun
 from gate.results import GateResult, Remediation, Violation, violations_from
-from gate.shapes import DEFAULT_SHAPE, analyze_requests, analyze_stack_request, check_shape
+from gate.shapes import DEFAULT_SHAPE, analyze_requests, analyze_stack_request, check_shape, resource_inputs
 
 #: The organization a DIY backend reports (``pulumi.policy`` uses the same default).
 DEFAULT_ORGANIZATION = "organization"
@@ -121,19 +122,23 @@ def run_gate(
     by_urn = run.by_urn()
     violations: list[Violation] = []
     remediations: list[Remediation] = []
-    remediated: dict[str, struct_pb2.Struct] = {}
-    requests = analyze_requests(run)
-    for request, remediate_response in zip(requests, client.remediate(requests), strict=True):
+    # The inputs after the provider's Check, converted once for every call that sends them.
+    inputs = {r.urn: resource_inputs(run, r) for r in run.resources}
+    requests = analyze_requests(run, inputs)
+    # The engine calls Remediate for every resource; a pack answers it only for policies at the
+    # remediate level, so without one every answer is empty and the calls are skipped (same result).
+    remediating = any(entry.get("enforcementLevel") == "remediate" for entry in resolved.values())
+    for request, remediate_response in zip(requests, client.remediate(requests) if remediating else [], strict=False):
         for item in remediate_response.remediations:
             if item.diagnostic:
                 violations.append(_remediation_warning(item, request, by_urn, run))
             elif item.HasField("properties"):
-                remediated[request.urn] = item.properties
+                inputs[request.urn] = item.properties
                 remediations.append(Remediation(item.policyName, request.urn, _struct_to_dict(item.properties)))
     t_remediate = time.perf_counter()
 
     resource_violations: list[Violation] = []
-    for request, response in client.analyze(analyze_requests(run, remediated)):
+    for request, response in client.analyze(analyze_requests(run, inputs) if remediations else requests):
         if response.diagnostics:
             resource_violations.extend(violations_from(response, request.urn, run, info, by_urn))
     violations.extend(resource_violations)
@@ -142,7 +147,7 @@ def run_gate(
     # `pulumi up` marks a resource with a mandatory violation invalid and bails: no AnalyzeStack.
     stack_analyzed = not (operation == "up" and any(v.level == "mandatory" for v in resource_violations))
     if stack_analyzed:
-        stack_response = client.analyze_stack(analyze_stack_request(run, checked_shape, remediated))
+        stack_response = client.analyze_stack(analyze_stack_request(run, checked_shape, inputs))
         for v in violations_from(stack_response, "", run, info, by_urn):
             # Stack policies cannot remediate: the engine treats a remediate-level stack finding as mandatory.
             violations.append(Violation(**{**v.__dict__, "level": "mandatory"}) if v.level == "remediate" else v)

@@ -111,12 +111,13 @@ def _provider(
 def analyze_requests(
     run: ProgramRun, inputs: Mapping[str, struct_pb2.Struct] | None = None
 ) -> list[analyzer_pb2.AnalyzeRequest]:
-    """One request per resource with its inputs (*inputs* replaces some by URN: remediated ones)."""
+    """One request per resource with its inputs (*inputs*, by URN, replaces them: checked or remediated ones)."""
     by_urn = run.by_urn()
     requests = []
     for r in run.resources:
         request = analyzer_pb2.AnalyzeRequest(type=r.type, urn=r.urn, name=r.name, options=_options(r))
-        request.properties.CopyFrom((inputs or {}).get(r.urn) or resource_inputs(run, r))
+        given = (inputs or {}).get(r.urn)
+        request.properties.CopyFrom(given if given is not None else resource_inputs(run, r))
         provider = _provider(r, by_urn)
         if provider is not None:
             request.provider.CopyFrom(provider)
@@ -150,7 +151,8 @@ def analyze_stack_request(
     request = analyzer_pb2.AnalyzeStackRequest()
     for r in run.resources:
         item = request.resources.add(type=r.type, urn=r.urn, name=r.name, parent=r.parent or "")
-        base = (inputs or {}).get(r.urn) or resource_inputs(run, r)
+        given = (inputs or {}).get(r.urn)
+        base = given if given is not None else resource_inputs(run, r)
         if shape == "planned":
             item.properties.CopyFrom(planned_outputs(r, base))
         elif shape == "deployed":
