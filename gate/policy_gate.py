@@ -26,12 +26,12 @@ import json
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
-from google.protobuf import struct_pb2
+from google.protobuf import json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2
 
 from gate.analyzer_client import AnalyzerClient
@@ -150,7 +150,7 @@ def run_gate(
         stack_response = client.analyze_stack(analyze_stack_request(run, checked_shape, inputs))
         for v in violations_from(stack_response, "", run, info, by_urn):
             # Stack policies cannot remediate: the engine treats a remediate-level stack finding as mandatory.
-            violations.append(Violation(**{**v.__dict__, "level": "mandatory"}) if v.level == "remediate" else v)
+            violations.append(replace(v, level="mandatory") if v.level == "remediate" else v)
     t_stack = time.perf_counter()
 
     order = {r.urn: i for i, r in enumerate(run.resources)}
@@ -178,8 +178,6 @@ def run_gate(
 
 
 def _struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
-    from google.protobuf import json_format
-
     return json_format.MessageToDict(struct)
 
 
