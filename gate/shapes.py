@@ -48,7 +48,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import analyzer_pb2
 
 from gate.program import ProgramRun, RegisteredResource
-from gate.provider_check import checked_inputs
+from gate.provider_check import AUTO_NAMED, SCHEMA_DEFAULTS, checked_inputs
 
 Shape = Literal["inputs", "planned", "deployed"]
 SHAPES: tuple[Shape, ...] = ("inputs", "planned", "deployed")
@@ -127,8 +127,8 @@ def analyze_requests(
 
 def resource_inputs(run: ProgramRun, resource: RegisteredResource) -> struct_pb2.Struct:
     """The inputs ``Analyze`` gets: after the provider's Check when *run* models it, else as the program sent them."""
-    if not run.provider_check:
-        return resource.properties
+    if not run.provider_check or (resource.type not in AUTO_NAMED and resource.type not in SCHEMA_DEFAULTS):
+        return resource.properties  # Check adds nothing to this type: no conversion
     out = struct_pb2.Struct()
     out.update(checked_inputs(resource.type, resource.name, json_format.MessageToDict(resource.properties)))
     return out
