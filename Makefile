@@ -69,4 +69,4 @@ bench: setup
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build
+	rm -rf $(VENV) $(PACK_VENV) .pytest_cache .mypy_cache .ruff_cache build

@@ -32,7 +32,8 @@ def _copy_pack(target: Path) -> Path:
 @pytest.fixture(scope="module")
 def standalone_gate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PolicyGate]:
     if not (PACK / "venv" / "bin" / "python").exists() or not WHEELS.is_dir():
-        pytest.fail("the pack's virtualenv and wheels are missing: run `make policy-venv`")
+        pytest.fail("the pack's virtualenv or its wheels (build/policy-wheels) are missing: "
+                    "run `rm -rf policies/venv && make policy-venv`")
     pack = _copy_pack(tmp_path_factory.mktemp("published") / "policies")
     venv = pack / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
