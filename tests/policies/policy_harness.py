@@ -4,7 +4,8 @@ One pack process per test session (per xdist worker): :func:`shared_gate` starts
 on first use; the session fixtures in ``tests/policies/conftest.py`` and
 ``tests/gate/conftest.py`` stop it at the end.  :func:`clean_setup` declares a complete,
 correct database setup; tests inject one defect at a time through its hooks and assert
-exactly which policies fire.
+exactly which policies fire.  :func:`check` sends a program in one of the :data:`SHAPES` the CLI
+uses (checked inputs, a new stack's planned outputs, a deployed stack's state; see gate/shapes.py).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ PROJECT = Path(__file__).resolve().parent / "project"
 SEED = ROOT / "tests" / "fixtures" / "seed_program"
 CONFIG_DIR = ROOT / "policies" / "config"
 
-__all__ = ["SHAPES", "Ctx", "check", "clean_setup", "env_config", "run", "shared_gate", "stop_shared_gate", "trust"]
+__all__ = ["CLEAN", "SHAPES", "Ctx", "check", "clean_setup", "env_config", "run", "shared_gate", "stop_shared_gate", "trust"]
 
 _gate: PolicyGate | None = None
 
