@@ -6,13 +6,28 @@ PY := $(VENV)/bin/python
 PG_BIN := /usr/lib/postgresql/15/bin
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup system-deps preview gate test lint bench layer clean
+.PHONY: setup system-deps policy-venv preview gate test lint bench layer clean
 
-setup: $(VENV)/.installed system-deps
+setup: $(VENV)/.installed system-deps policy-venv
 
 $(VENV)/.installed: requirements.txt policies/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+# The policy pack's own virtualenv, named in policies/PulumiPolicy.yaml (runtime.options.virtualenv): the
+# Pulumi CLI runs the pack with it (`pulumi preview --policy-pack policies`) and does not create it for a
+# local pack; the offline gate runs the pack with it too.  The wheels are kept in build/policy-wheels so
+# the standalone-pack test can build a second virtualenv from policies/requirements.txt offline.
+PACK_VENV := policies/venv
+PACK_WHEELS := build/policy-wheels
+policy-venv: $(PACK_VENV)/.installed
+
+$(PACK_VENV)/.installed: policies/requirements.txt
+	rm -rf $(PACK_VENV)
+	python3 -m venv $(PACK_VENV)
+	$(PACK_VENV)/bin/pip download -q --disable-pip-version-check -d $(PACK_WHEELS) -r policies/requirements.txt
+	$(PACK_VENV)/bin/pip install -q --disable-pip-version-check --no-index --find-links $(PACK_WHEELS) -r policies/requirements.txt
 	touch $@
 
 # PostgreSQL 15 (drills and client tests) and pgbouncer (the stand-in for RDS Proxy).
@@ -30,18 +45,22 @@ system-deps:
 	  rm -f /usr/sbin/policy-rc.d; exit $$rc; \
 	fi
 
+# POLICY_CONFIG=<file> overrides the policy config; without it a stack gets policies/config/<stack>.json,
+# else the levels of its `environment` (gate/stack_policy.py).
+GATE_ARGS = --stack $(STACK) $(if $(POLICY_CONFIG),--policy-config $(POLICY_CONFIG))
+
 preview: setup
-	$(PY) -m gate preview --stack $(STACK)
+	$(PY) -m gate preview $(GATE_ARGS)
 
 gate: setup
-	$(PY) -m gate check --stack $(STACK)
+	$(PY) -m gate check $(GATE_ARGS)
 
 test: setup
 	$(PY) -m pytest -q -n 2
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy components gate dbclient policies/rules
+	$(VENV)/bin/mypy --explicit-package-bases components gate dbclient policies/rules
 	$(VENV)/bin/mypy __main__.py
 	$(VENV)/bin/mypy policies/__main__.py
 	$(VENV)/bin/mypy -m policies.reference
@@ -57,4 +76,4 @@ bench: setup
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build
+	rm -rf $(VENV) $(PACK_VENV) .pytest_cache .mypy_cache .ruff_cache build

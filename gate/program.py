@@ -72,6 +72,12 @@ class ProgramRun:
     outputs: dict[str, Any] = field(default_factory=dict)
     #: Names of exports that are secret.
     secret_outputs: set[str] = field(default_factory=set)
+    #: The stack config the program ran with (``Pulumi.<stack>.yaml``'s ``config:`` or the override).
+    config: dict[str, Any] = field(default_factory=dict)
+    #: True when provider-computed values stayed unknown (a first preview), False when they got fake values.
+    unknown_computed: bool = True
+    #: True when the inputs were planned through the provider's Check (:mod:`gate.provider_check`).
+    provider_check: bool = False
 
     def by_type(self, type_: str) -> list[RegisteredResource]:
         return [r for r in self.resources if r.type == type_]
@@ -382,7 +388,14 @@ def run_program(
             sys.path.remove(str(project_dir))
         pulumi.runtime.set_all_config({})
 
-    run = ProgramRun(project=project, stack=stack, resources=list(monitor.captured))
+    run = ProgramRun(
+        project=project,
+        stack=stack,
+        resources=list(monitor.captured),
+        config=raw_config,
+        unknown_computed=unknown_computed,
+        provider_check=provider_check,
+    )
     if monitor.stack_outputs is not None:
         for key, value in _from_struct(monitor.stack_outputs).items():
             plain = value

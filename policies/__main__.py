@@ -1,26 +1,19 @@
 """resilient-rds policy pack: judges any pulumi-aws program that uses RDS for PostgreSQL and RDS Proxy.
 
 Run by the Pulumi CLI (``pulumi preview --policy-pack policies``) or by the offline
-gate (``python -m gate check``); both start this file, read the port it prints and
-talk to it over the analyzer gRPC protocol.
+gate (``python -m gate check``); both start it with the pack's own virtualenv
+(``python -m pulumi.policy``), read the port it prints and talk to it over the analyzer
+gRPC protocol.  The pack needs nothing outside this directory (``pulumi policy publish``
+uploads it alone): the AWS facts it judges with are ``rules/rds_facts.py``, which the
+program imports from here.
 """
 
 from __future__ import annotations
 
 import gc
-import sys
-from pathlib import Path
 
-# The pack shares its memory and connection arithmetic with the program (components/sizing.py,
-# a pure-Python module with no dependencies) instead of keeping a copy that could drift.  The CLI
-# starts the pack from its own directory with its own virtualenv, where the repository root is not
-# importable, so put it on sys.path before importing the rules.
-_REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(_REPO_ROOT) not in sys.path:
-    sys.path.insert(1, str(_REPO_ROOT))
-
-from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
-from rules.registry import all_policies  # noqa: E402
+from pulumi_policy import EnforcementLevel, PolicyPack
+from rules.registry import all_policies
 
 PACK_NAME = "resilient-rds"
 

@@ -10,5 +10,8 @@ One module per concern holds its policies as named constants (``network.py``, ``
 - :mod:`.stack_index`: the stack a stack policy judges, with reference resolution;
 - :mod:`.rds_lookups`: cross-resource lookups (parameter groups, proxy targets, replicas);
 - :mod:`.policy_factory`: policy construction from a check function;
-- :mod:`.program_sizing`: the one import of the program's sizing module.
+- :mod:`.rds_facts`: AWS facts (instance memory, RDS default formulas and their evaluator, reserved
+  connections, the memory check), the one source the program's ``components/sizing.py`` imports too.
+
+This file imports nothing: the program imports :mod:`.rds_facts` without loading any rule.
 """

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pulumi_policy import PolicyConfigSchema, ReportViolation, Severity
 
 from . import instance_limits as limits
+from . import rds_facts
 from .db_instances import (
     arn_region,
     instance_group,
@@ -16,7 +17,6 @@ from .db_instances import (
     uses_external_group,
 )
 from .policy_factory import Config, Props, resource_policy, stack_policy
-from .program_sizing import sizing
 from .property_values import as_bool, as_number, as_str, is_unknown
 from .rds_lookups import is_replica
 from .resource_types import INSTANCE, label
@@ -202,16 +202,16 @@ RDS_BACKUP_RETENTION_RANGE = resource_policy(
 
 def _effective_max_connections(index: StackIndex, instance: Res) -> int | None:
     cls = as_str(instance.props.get("instanceClass"))
-    if cls is None or cls not in sizing.INSTANCE_MEMORY_GIB or uses_external_group(index, instance):
+    if cls is None or cls not in rds_facts.INSTANCE_MEMORY_GIB or uses_external_group(index, instance):
         return None
     value = parameter_value(instance_group(index, instance), "max_connections")
     if value is None:
-        return sizing.default_max_connections(cls)
+        return rds_facts.default_max_connections(cls)
     if is_unknown(value):
         return None
     try:
-        return int(sizing.evaluate_parameter_value(str(value), cls))
-    except sizing.FormulaError:
+        return int(rds_facts.evaluate_parameter_value(str(value), cls))
+    except rds_facts.FormulaError:
         return None
 
 

@@ -102,7 +102,9 @@ def _grants(index: StackIndex, role: Res) -> _Grants:
             docs.append((doc, owner))
 
     inline = role.props.get("inlinePolicies")
-    if is_unknown(inline):
+    # Unknown with no property dependency: the provider computes it (a preview's planned outputs), the
+    # program did not set it, so the role has no inline policy from this program.
+    if is_unknown(inline) and role.deps("inlinePolicies"):
         undetermined = True
     for entry in as_list(inline):
         if isinstance(entry, dict) and entry.get("policy") is not None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, ReportViolation, Severity
 
+from . import rds_facts
 from .config_schemas import string_list_schema
 from .metric_catalog import (
     INSTANCE_DIMENSIONS,
@@ -31,7 +32,6 @@ from .metric_catalog import (
     dimension_problem,
 )
 from .policy_factory import Config, Props, resource_policy, stack_policy
-from .program_sizing import sizing
 from .property_values import as_bool, as_list, as_number, as_str, is_unknown
 from .rds_lookups import is_replica, parameter_group_of, parameters_of
 from .resource_types import INSTANCE, METRIC_ALARM, label
@@ -332,15 +332,15 @@ def effective_max_connections(index: StackIndex, inst: Res) -> int | None:
     if cls is None:
         return None
     try:
-        default = sizing.default_max_connections(cls)
-    except sizing.UnknownInstanceClass:
+        default = rds_facts.default_max_connections(cls)
+    except rds_facts.UnknownInstanceClass:
         return None
     param = parameters_of(parameter_group_of(index, inst)).get("max_connections")
     if param is None:
         return default
     try:
-        return int(sizing.evaluate_parameter_value(str(param.get("value")), cls))
-    except sizing.FormulaError:
+        return int(rds_facts.evaluate_parameter_value(str(param.get("value")), cls))
+    except rds_facts.FormulaError:
         return None
 
 

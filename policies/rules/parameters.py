@@ -4,7 +4,7 @@ off (TLS, idle transactions), and settings that exhaust memory or connections.
 Every parameter is judged at its effective value: what the group sets, else the RDS default for the
 family (``work_mem`` 4 MB, ``rds.force_ssl`` 1 from postgres15, ``idle_in_transaction_session_timeout``
 24 h), from :mod:`.postgres_parameters`.  All memory and connection arithmetic comes from
-:mod:`components.sizing`, the same module the program uses to size the instance, the proxy and the alarms.
+:mod:`.rds_facts`, the same facts the program sizes the instance, the proxy and the alarms with.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ReportViolation, Severity
 
 from . import postgres_parameters as pg
+from . import rds_facts
 from .config_schemas import string_list_schema
 from .db_instances import (
     engine_major_of,
@@ -27,7 +28,6 @@ from .db_instances import (
     uses_external_group,
 )
 from .policy_factory import Config, Props, resource_policy, stack_policy
-from .program_sizing import sizing
 from .property_values import as_number, as_str, is_unknown
 from .rds_lookups import engine_of, is_replica, parameter_group_of, parameters_of, proxy_links, proxy_of
 from .resource_types import INSTANCE, PARAMETER_GROUP, PROXY_TARGET_GROUP, label
@@ -54,8 +54,8 @@ def _known_class(instance: Res) -> str | None:
     if cls is None:
         return None
     try:
-        sizing.instance_memory_bytes(cls)
-    except sizing.UnknownInstanceClass:
+        rds_facts.instance_memory_bytes(cls)
+    except rds_facts.UnknownInstanceClass:
         return None
     return cls
 
@@ -65,8 +65,8 @@ def _evaluate(value: Any, instance_class: str) -> float | None:
     if value is None or is_unknown(value):
         return None
     try:
-        return sizing.evaluate_parameter_value(str(value), instance_class)
-    except sizing.FormulaError:
+        return rds_facts.evaluate_parameter_value(str(value), instance_class)
+    except rds_facts.FormulaError:
         return None
 
 
@@ -135,8 +135,8 @@ def _check_units(index: StackIndex, config: Config, report: ReportViolation) -> 
                 classes = [_REFERENCE_CLASS]
             limit = float(config[key])
             try:
-                pages = sizing.evaluate_parameter_value(str(value), classes[0])
-            except sizing.FormulaError:
+                pages = rds_facts.evaluate_parameter_value(str(value), classes[0])
+            except rds_facts.FormulaError:
                 report(
                     f"{label(group.type, group.name)} sets {pname} = {value!r}, which is neither a number of 8 kB "
                     "pages nor an RDS formula, so AWS rejects the group; write a page count or a formula such as "
@@ -145,9 +145,9 @@ def _check_units(index: StackIndex, config: Config, report: ReportViolation) -> 
                 )
                 continue
             for cls in dict.fromkeys(classes):
-                memory = sizing.instance_memory_bytes(cls)
+                memory = rds_facts.instance_memory_bytes(cls)
                 pages = _evaluate(value, cls) or 0.0
-                share = pages * sizing.PAGE_BYTES / memory * 100
+                share = pages * rds_facts.PAGE_BYTES / memory * 100
                 if share > limit:
                     report(
                         f"{label(group.type, group.name)} sets {pname} = {value!r}: {pname} is counted in 8 kB pages, "
@@ -164,7 +164,7 @@ def _check_units(index: StackIndex, config: Config, report: ReportViolation) -> 
 
 @dataclass(frozen=True)
 class _MemoryCase:
-    """One instance's memory settings, effective values, and what sizing.memory_check makes of them."""
+    """One instance's memory settings, effective values, and what rds_facts.memory_check makes of them."""
 
     instance: Res
     group: Res
@@ -172,7 +172,7 @@ class _MemoryCase:
     work_mem_kb: int
     work_mem_is_default: bool
     proxy_percent: int | None
-    check: sizing.MemoryCheck
+    check: rds_facts.MemoryCheck
 
 
 def _proxy_percents(index: StackIndex) -> dict[str, int]:
@@ -186,7 +186,7 @@ def _proxy_percents(index: StackIndex) -> dict[str, int]:
         candidates = [named] if named is not None else []
         if not candidates and link.proxy is not None:
             candidates = [g for g in index.of_type(PROXY_TARGET_GROUP) if proxy_of(index, g) is link.proxy]
-        percent = float(sizing.DEFAULT_PROXY_MAX_CONNECTIONS_PERCENT)
+        percent = float(rds_facts.DEFAULT_PROXY_MAX_CONNECTIONS_PERCENT)
         for group in candidates[:1]:
             pool = group.props.get("connectionPoolConfig")
             value = as_number(pool.get("maxConnectionsPercent")) if isinstance(pool, dict) else None
@@ -216,18 +216,18 @@ def _memory_cases(index: StackIndex) -> Iterator[_MemoryCase]:
             continue
         shared_param = params.get("shared_buffers")
         shared_pages = _evaluate(shared_param.get("value"), cls) if shared_param else None
-        if shared_pages is not None and shared_pages * sizing.PAGE_BYTES > sizing.instance_memory_bytes(cls):
+        if shared_pages is not None and shared_pages * rds_facts.PAGE_BYTES > rds_facts.instance_memory_bytes(cls):
             shared_pages = None  # a unit mistake (rds-parameter-units); judge with the default instead
         hash_param = params.get("hash_mem_multiplier")
         hash_mult = as_number(hash_param.get("value")) if hash_param else None
         percent = None if is_replica(inst.props) else percents.get(inst.urn)
-        check = sizing.memory_check(
+        check = rds_facts.memory_check(
             cls,
             max_connections=int(max_connections) if max_connections is not None else None,
             work_mem_kb=int(work_mem),
             shared_buffers_pages=int(shared_pages) if shared_pages is not None else None,
             proxy_max_connections_percent=max(1, percent) if percent is not None else None,
-            hash_mem_multiplier=max(1.0, hash_mult) if hash_mult is not None else sizing.DEFAULT_HASH_MEM_MULTIPLIER,
+            hash_mem_multiplier=max(1.0, hash_mult) if hash_mult is not None else rds_facts.DEFAULT_HASH_MEM_MULTIPLIER,
         )
         yield _MemoryCase(inst, group, cls, int(work_mem), work_mem_param is None, percent, check)
 
@@ -242,9 +242,9 @@ def _check_memory_budget(index: StackIndex, config: Config, report: ReportViolat
 
     PostgreSQL takes ``work_mem`` per sort or hash node of a running query, only while it runs and only
     as far as the data needs, so "every connection sorts at once" is a bound, not a forecast.  What the
-    stack is certain to meet is the load it is built for (:class:`sizing.MemoryCheck`): of the
+    stack is certain to meet is the load it is built for (:class:`rds_facts.MemoryCheck`): of the
     connections that can really be open (``max_connections``, or the share ``maxConnectionsPercent``
-    lets an RDS Proxy in front open), ``sizing.DESIGN_ACTIVE_RATIO`` (the connection budget's 20 %) run
+    lets an RDS Proxy in front open), ``rds_facts.DESIGN_ACTIVE_RATIO`` (the connection budget's 20 %) run
     a query at the same moment with one ``work_mem`` each, next to ``shared_buffers``; and a single hash
     node (``work_mem x hash_mem_multiplier``) must fit next to ``shared_buffers``.  Exceeding either is
     mandatory: the instance runs out of memory in an ordinary busy hour.
@@ -254,7 +254,7 @@ def _check_memory_budget(index: StackIndex, config: Config, report: ReportViolat
     :data:`RDS_MEMORY_WORST_CASE` (advisory) reports its 32 GiB theoretical worst case.
     """
     limit_percent = float(config["maxMemoryPercent"])
-    gib = sizing.GIB
+    gib = rds_facts.GIB
     for case in _memory_cases(index):
         check = case.check
         limit = int(check.memory_bytes * limit_percent / 100)
@@ -291,7 +291,7 @@ def _check_memory_budget(index: StackIndex, config: Config, report: ReportViolat
 def _check_memory_worst_case(index: StackIndex, config: Config, report: ReportViolation) -> None:
     """rds-memory-worst-case, advisory: every connection max_connections allows runs a sort at once.
     Ordinary settings exceed it, so it is a risk to watch, reported only when the design point fits."""
-    gib = sizing.GIB
+    gib = rds_facts.GIB
     for case in _memory_cases(index):
         check = case.check
         if check.fits or check.certain_overcommit():
@@ -324,8 +324,8 @@ def _check_max_connections(index: StackIndex, config: Config, report: ReportViol
         if param is None:
             continue
         value = _evaluate(param.get("value"), cls)
-        default = sizing.default_max_connections(cls)
-        # RDS truncates formula results to integers, as sizing.default_max_connections does.
+        default = rds_facts.default_max_connections(cls)
+        # RDS truncates formula results to integers, as rds_facts.default_max_connections does.
         if value is not None and int(value) > default:
             report(
                 f"{label(inst.type, inst.name)} ({cls}) gets max_connections {int(value)} from "
@@ -500,8 +500,8 @@ def _malformed_integers(group: Res) -> Iterator[tuple[str, Any, str]]:
         if unit is None or value is None or is_unknown(value):
             continue
         try:
-            sizing.evaluate_parameter_value(str(value), _REFERENCE_CLASS)
-        except sizing.FormulaError:
+            rds_facts.evaluate_parameter_value(str(value), _REFERENCE_CLASS)
+        except rds_facts.FormulaError:
             yield pname, value, unit
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, ReportViolation, Severity
 
+from . import rds_facts
 from .policy_factory import Config, Props, resource_policy, stack_policy
-from .program_sizing import sizing
 from .property_values import as_bool, as_list, as_number, as_str, is_unknown
 from .rds_lookups import engine_of, is_replica, parameter_group_of, parameters_of, proxy_links, proxy_of
 from .resource_types import INSTANCE, PROXY, PROXY_ENDPOINT, PROXY_TARGET, PROXY_TARGET_GROUP, label
@@ -162,8 +162,8 @@ def _check_pool_headroom(index: StackIndex, config: Config, report: ReportViolat
             inst = link.instance
             cls = as_str(inst.props.get("instanceClass"))
             try:
-                default = sizing.default_max_connections(cls) if cls else None
-            except sizing.UnknownInstanceClass:
+                default = rds_facts.default_max_connections(cls) if cls else None
+            except rds_facts.UnknownInstanceClass:
                 default = None
             if default is None or cls is None:
                 continue
@@ -171,15 +171,15 @@ def _check_pool_headroom(index: StackIndex, config: Config, report: ReportViolat
             param = parameters_of(parameter_group_of(index, inst)).get("max_connections")
             if param is not None:
                 try:
-                    max_connections = sizing.evaluate_parameter_value(str(param.get("value")), cls)
-                except sizing.FormulaError:
+                    max_connections = rds_facts.evaluate_parameter_value(str(param.get("value")), cls)
+                except rds_facts.FormulaError:
                     max_connections = None
             if max_connections is None or max_connections <= 0:
                 continue
             own_replicas = [r for r in replicas if inst.urn in r.deps("replicateSourceDb")]
-            recommended = sizing.recommended_proxy_max_connections_percent(int(max_connections), len(own_replicas))
+            recommended = rds_facts.recommended_proxy_max_connections_percent(int(max_connections), len(own_replicas))
             if max_percent > recommended:
-                reserved = sizing.reserved_connections(len(own_replicas))
+                reserved = rds_facts.reserved_connections(len(own_replicas))
                 report(
                     f"{label(group.type, group.name)} lets {label(proxy.type, proxy.name)} open {max_percent:g} % of "
                     f"max_connections {int(max_connections)} on {label(inst.type, inst.name)}, leaving less than the "

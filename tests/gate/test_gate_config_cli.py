@@ -144,11 +144,42 @@ def test_pack_process_is_stopped(tmp_path: Path):
 
 
 def test_pack_that_fails_to_start_is_reported_and_reaped(tmp_path: Path):
+    (tmp_path / "PulumiPolicy.yaml").write_text("runtime: python\n")
     (tmp_path / "__main__.py").write_text("raise SystemExit('broken pack: missing dependency')\n")
-    process = PolicyPackProcess(tmp_path)
+    process = PolicyPackProcess(tmp_path, python=sys.executable)
     with pytest.raises(PolicyPackStartFailure, match="broken pack: missing dependency"):
         process.start()
     assert process.proc is None
+
+
+def test_pack_starts_like_the_cli_from_its_own_virtualenv():
+    """`<pack>/venv/bin/python -u -m pulumi.policy <engine> <pack>`, as pulumi-language-python's RunPlugin runs it."""
+    process = PolicyPackProcess()
+    command = process.command()
+    pack = ROOT / "policies"
+    assert command[0] == str(pack / "venv" / "bin" / "python")
+    assert command[1:4] == ["-u", "-m", "pulumi.policy"] and command[-1] == str(pack)
+    assert process.project is not None and process.project.virtualenv == "venv"
+    # the pack's venv holds exactly what policies/requirements.txt pins for the SDKs
+    pins = dict(line.split("==") for line in (pack / "requirements.txt").read_text().splitlines() if "==" in line)
+    versions = subprocess.run(
+        [command[0], "-c", "import importlib.metadata as m; print(m.version('pulumi'), m.version('pulumi_policy'))"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.split()
+    assert versions == [pins["pulumi"], pins["pulumi_policy"]]
+
+
+def test_pack_without_its_virtualenv_says_how_to_build_it(tmp_path: Path):
+    (tmp_path / "PulumiPolicy.yaml").write_text("runtime:\n  name: python\n  options:\n    virtualenv: venv\n")
+    (tmp_path / "__main__.py").write_text("")
+    with pytest.raises(PolicyPackStartFailure, match=r"does not appear to be a virtual environment.*make policy-venv"):
+        PolicyPackProcess(tmp_path).start()
+
+
+def test_pack_with_another_runtime_is_refused(tmp_path: Path):
+    (tmp_path / "PulumiPolicy.yaml").write_text("runtime: nodejs\n")
+    with pytest.raises(PolicyPackStartFailure, match="runtime must be python"):
+        PolicyPackProcess(tmp_path).start()
 
 
 # --- Requests: what the pack receives ----------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pulumi.runtime import rpc
 
 from gate.program import ProgramRun, run_program
 from gate.provider_check import auto_name, checked_inputs
-from gate.shapes import SHAPES, needs_known_outputs, shaped_runs
+from gate.shapes import SHAPES, analyze_requests, analyze_stack_request, shape_needs_unknown_values
 
 PROJECT = Path(__file__).resolve().parents[1] / "policies" / "project"
 
@@ -40,9 +40,17 @@ def _run(known: bool) -> ProgramRun:
     return _runs[known]
 
 
-def _props(run: ProgramRun, type_suffix: str, name: str) -> dict[str, Any]:
-    (resource,) = [r for r in run.resources if r.name == name and r.type.endswith(type_suffix)]
+def _props(requests: Any, type_suffix: str, name: str) -> dict[str, Any]:
+    (resource,) = [r for r in requests if r.name == name and r.type.endswith(type_suffix)]
     return json_format.MessageToDict(resource.properties)
+
+
+def _analyze(run: ProgramRun) -> list[Any]:
+    return analyze_requests(run)
+
+
+def _stack(run: ProgramRun, shape: str) -> list[Any]:
+    return list(analyze_stack_request(run, shape).resources)
 
 
 def test_check_fills_auto_names_and_schema_defaults_but_keeps_what_the_program_set():
@@ -56,9 +64,9 @@ def test_check_fills_auto_names_and_schema_defaults_but_keeps_what_the_program_s
 
 
 def test_inputs_shape_sends_checked_inputs_with_references_known_by_auto_name():
-    runs = shaped_runs(_run(False), "inputs")
-    assert runs.analyze is runs.stack
-    db = _props(runs.analyze, "Instance", "db")
+    run = _run(False)
+    db = _props(_analyze(run), "Instance", "db")
+    assert _props(_stack(run, "inputs"), "Instance", "db") == db
     # The auto-name of the group is planned before the instance is, so the reference is known in a preview ...
     assert db["parameterGroupName"] == auto_name("params") and db["identifier"] == auto_name("db")
     # ... while ids the provider computes are not.
@@ -67,17 +75,17 @@ def test_inputs_shape_sends_checked_inputs_with_references_known_by_auto_name():
 
 
 def test_planned_shape_marks_every_computed_output_unknown():
-    runs = shaped_runs(_run(False), "planned")
-    db = _props(runs.stack, "Instance", "db")
+    run = _run(False)
+    db = _props(_stack(run, "planned"), "Instance", "db")
     assert db["arn"] == rpc.UNKNOWN and db["endpoint"] == rpc.UNKNOWN and db["resourceId"] == rpc.UNKNOWN
     assert db["identifier"] == auto_name("db")  # checked inputs are not computed
-    assert "arn" not in _props(runs.analyze, "Instance", "db")
+    assert "arn" not in _props(_analyze(run), "Instance", "db")
 
 
 def test_deployed_shape_has_known_ids_and_refreshed_rule_lists():
-    runs = shaped_runs(_run(True), "deployed")
-    sg = _props(runs.stack, "SecurityGroup", "db")
-    app = _props(runs.stack, "SecurityGroup", "app")
+    run = _run(True)
+    sg = _props(_stack(run, "deployed"), "SecurityGroup", "db")
+    app = _props(_stack(run, "deployed"), "SecurityGroup", "app")
     assert sg["id"].startswith("sg-") and app["id"].startswith("sg-")
     inline, *rules = sg["ingress"]
     assert inline["cidrBlocks"] == ["10.0.0.0/8"]  # the inline block stays first
@@ -86,12 +94,12 @@ def test_deployed_shape_has_known_ids_and_refreshed_rule_lists():
     assert by_source[app["id"]]["protocol"] == "tcp" and by_source[app["id"]]["fromPort"] == 5432
     assert by_source["::/0"]["protocol"] == "-1" and by_source["::/0"]["fromPort"] == 0 and not by_source["::/0"]["self"]
     # Analyze still gets the inputs, with the references to the deployed resources known
-    assert _props(runs.analyze, "Instance", "db")["vpcSecurityGroupIds"] == [sg["id"]]
-    assert "ingress" not in _props(runs.analyze, "SecurityGroup", "app")
+    assert _props(_analyze(run), "Instance", "db")["vpcSecurityGroupIds"] == [sg["id"]]
+    assert "ingress" not in _props(_analyze(run), "SecurityGroup", "app")
 
 
 def test_shape_names_are_checked():
     assert SHAPES == ("inputs", "planned", "deployed")
-    assert [needs_known_outputs(s) for s in SHAPES] == [False, False, True]
-    with pytest.raises(ValueError, match="unknown shape 'applied'"):
-        shaped_runs(_run(False), "applied")  # type: ignore[arg-type]
+    assert [shape_needs_unknown_values(s) for s in SHAPES] == [True, True, False]
+    with pytest.raises(ValueError, match="shape must be one of inputs, planned, deployed; got 'applied'"):
+        analyze_stack_request(_run(False), "applied")

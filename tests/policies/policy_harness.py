@@ -21,7 +21,7 @@ import pulumi_aws as aws
 
 from gate.analyzer import GateResult, PolicyGate, load_config_file
 from gate.program import ProgramRun, run_program
-from gate.shapes import SHAPES, Shape, needs_known_outputs, shaped_runs
+from gate.shapes import SHAPES, Shape, shape_needs_unknown_values
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = Path(__file__).resolve().parent / "project"
@@ -66,7 +66,8 @@ def run(program: Callable[[], None], *, known: bool = False) -> ProgramRun:
 
 
 def check(program: Callable[[], None], config: str | dict[str, Any] = "prod", *, shape: Shape = "planned") -> GateResult:
-    """Gate *program* through the real pack, sending it in *shape* (see :data:`SHAPES`):
+    """Gate *program* through the real pack, sending it in *shape* (``PolicyGate.check(run, config, shape=)``,
+    see :mod:`gate.shapes`):
 
     ``"inputs"``: ``Analyze`` and ``AnalyzeStack`` get the checked inputs (auto-names and provider
     defaults filled in, computed values absent); ``"planned"``: ``AnalyzeStack`` gets a new stack's
@@ -74,8 +75,7 @@ def check(program: Callable[[], None], config: str | dict[str, Any] = "prod", *,
     refreshed state (known ids, ARNs and names; security groups list every rule).
     """
     raw = env_config(config) if isinstance(config, str) else config
-    runs = shaped_runs(run(program, known=needs_known_outputs(shape)), shape)
-    result = shared_gate().check(runs.analyze, raw, stack_run=runs.stack)
+    result = shared_gate().check(run(program, known=not shape_needs_unknown_values(shape)), raw, shape=shape)
     stuck = [v for v in result.violations if "can't run policy" in v.message]
     assert not stuck, f"a policy could not run in the {shape} shape: {stuck}"
     return result
