@@ -41,7 +41,7 @@ class DatabaseArgs:
     allocated_storage: int | None = None
     """Allocated gp3 storage. Default: 20."""
     max_allocated_storage: int | None = None
-    """Storage autoscaling ceiling; 0 turns autoscaling off, else more than allocatedStorage. Default: 0."""
+    """Storage autoscaling ceiling; 0 turns autoscaling off, else at least 10 % above allocatedStorage. Default: 0."""
     storage_type: str | None = None
     """Storage type. Default: gp3."""
     multi_az: bool | None = None
@@ -71,7 +71,7 @@ class DatabaseArgs:
     max_connections: int | None = None
     """max_connections, only to raise the class default and only if the memory check passes (a pending-reboot parameter); unset keeps the RDS default. Default: unset (RDS default)."""
     work_mem_kb: int | None = None
-    """work_mem; shared_buffers + max_connections x work_mem must fit in memory. Default: unset (4 MB)."""
+    """work_mem; shared_buffers + work_mem x the connections busy at the design point (20 % of those the proxy may open) must fit in memory. Default: unset (4 MB)."""
     idle_in_transaction_session_timeout_ms: int | None = None
     """Ends sessions idle in a transaction this long. Default: 300000."""
 

@@ -22,6 +22,7 @@ import dataclasses
 import difflib
 import ipaddress
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -531,7 +532,7 @@ def validate(tree: Mapping[str, Any], *, stack: str, region: Any = None, source:
 
     if environment == "prod":
         _prod_rules(database, problems)
-    _database_rules(database, replicas, checkers["database"], problems)
+    _database_rules(database, replicas, proxy, checkers["database"], problems)
 
     if problems:
         raise ConfigError(problems, source)
@@ -639,8 +640,12 @@ def _database(c: _Checker) -> DatabaseConfig:
     if instance_class and instance_class not in sizing.INSTANCE_MEMORY_GIB:
         c.bad("instanceClass", instance_class, c.settings["instanceClass"].expected())
     allocated, max_allocated = v["allocated_storage"], v["max_allocated_storage"]
-    if c.ok("allocatedStorage", "maxAllocatedStorage") and max_allocated and max_allocated <= allocated:
-        c.bad("maxAllocatedStorage", max_allocated, f"expected 0 (off) or more than allocatedStorage ({allocated})")
+    # RDS wants the storage-autoscaling threshold at least 10 % above the allocated storage.
+    if c.ok("allocatedStorage", "maxAllocatedStorage") and max_allocated and max_allocated * 10 < allocated * 11:
+        c.bad(
+            "maxAllocatedStorage", max_allocated,
+            f"expected 0 (off) or at least 10 % more than allocatedStorage ({allocated}): {math.ceil(allocated * 1.1)} or more",
+        )
     db_name = v["db_name"]
     if c.ok("dbName") and db_name.lower() in ("template0", "template1", "rdsadmin"):
         c.bad("dbName", db_name, "reserved database name; pick another, e.g. 'orders'")
@@ -813,7 +818,9 @@ def _prod_rules(database: DatabaseConfig, problems: list[str]) -> None:
         )
 
 
-def _database_rules(database: DatabaseConfig, replicas: ReplicasSettings, c: _Checker, problems: list[str]) -> None:
+def _database_rules(
+    database: DatabaseConfig, replicas: ReplicasSettings, proxy: ProxySettings, c: _Checker, problems: list[str]
+) -> None:
     db = f"{NAMESPACE}:database"
     cls = database.instance_class
     if cls not in sizing.INSTANCE_MEMORY_GIB or not c.ok("maxConnections", "workMemKb"):
@@ -831,12 +838,19 @@ def _database_rules(database: DatabaseConfig, replicas: ReplicasSettings, c: _Ch
         )
     effective = database.max_connections if database.max_connections is not None else default
     work_mem_kb = database.work_mem_kb or sizing.DEFAULT_WORK_MEM_KB
-    check = sizing.memory_check(cls, max_connections=effective, work_mem_kb=work_mem_kb)
-    if not check.fits:
+    # The same line as the pack's rds-memory-budget: a certain overcommit (the design point, or one hash
+    # node) is refused; "every connection sorts at once" is a bound, not a forecast (sizing.MemoryCheck).
+    check = sizing.memory_check(
+        cls, max_connections=effective, work_mem_kb=work_mem_kb,
+        proxy_max_connections_percent=proxy.max_connections_percent,
+    )
+    if check.certain_overcommit():
         problems.append(
             f"{db}.workMemKb = {database.work_mem_kb} / maxConnections = {effective} is not accepted on {cls}: "
-            f"shared_buffers + max_connections x work_mem = {check.worst_case_bytes // sizing.GIB} GiB exceeds "
-            f"{check.memory_bytes // sizing.GIB} GiB of memory (OOM risk); lower workMemKb"
+            f"{check.active_connections} of the {check.open_connections} connections the proxy may open sorting at "
+            f"once with work_mem, plus shared_buffers, need {check.design_point_bytes / sizing.GIB:.1f} GiB "
+            f"(one hash node {check.single_operation_bytes / sizing.GIB:.1f} GiB) of "
+            f"{check.memory_bytes // sizing.GIB} GiB of memory: OOM in an ordinary busy hour; lower workMemKb"
         )
     rep_cls = replicas.instance_class or cls
     if replicas.count and rep_cls in sizing.INSTANCE_MEMORY_GIB and database.max_connections is None:
@@ -850,7 +864,7 @@ def _database_rules(database: DatabaseConfig, replicas: ReplicasSettings, c: _Ch
             )
     if replicas.count and database.max_connections is not None and rep_cls != cls and rep_cls in sizing.INSTANCE_MEMORY_GIB:
         rep_check = sizing.memory_check(rep_cls, max_connections=database.max_connections, work_mem_kb=work_mem_kb)
-        if not rep_check.fits:
+        if rep_check.certain_overcommit():  # readers connect directly: every allowed connection can be open
             problems.append(
                 f"{NAMESPACE}:replicas.instanceClass = {rep_cls!r} is not accepted: with maxConnections = "
                 f"{database.max_connections} (replicas must match the primary) its memory would be exceeded"

@@ -218,8 +218,8 @@ SECTIONS: tuple[Section, ...] = (
           accepted="expected an RDS for PostgreSQL class of the t3, t4g, m5, m6g, m6i, m7g, r5, r6g, r6i or r7g "
           "families, e.g. 'db.t4g.medium', 'db.r6g.large'"),
         S("allocatedStorage", "int", 20, "Allocated gp3 storage.", low=20, high=65536, unit="GiB"),
-        S("maxAllocatedStorage", "int", 0, "Storage autoscaling ceiling; 0 turns autoscaling off, else more than "
-          "allocatedStorage.", low=0, high=65536, unit="GiB", note="0 turns storage autoscaling off"),
+        S("maxAllocatedStorage", "int", 0, "Storage autoscaling ceiling; 0 turns autoscaling off, else at least "
+          "10 % above allocatedStorage.", low=0, high=65536, unit="GiB", note="0 turns storage autoscaling off"),
         S("storageType", "string", "gp3", "Storage type.", pattern=re.compile(r"^gp3$"), accepted="expected 'gp3'",
           note="baseline 3000 IOPS / 125 MiB/s, no burst credits"),
         S("multiAz", "bool", True, "A synchronous standby in a second availability zone."),
@@ -247,7 +247,8 @@ SECTIONS: tuple[Section, ...] = (
         S("maxConnections", "int", None, "max_connections, only to raise the class default and only if the memory "
           "check passes (a pending-reboot parameter); unset keeps the RDS default.", low=1, high=262143,
           default_text="unset (RDS default)"),
-        S("workMemKb", "int", None, "work_mem; shared_buffers + max_connections x work_mem must fit in memory.",
+        S("workMemKb", "int", None, "work_mem; shared_buffers + work_mem x the connections busy at the design point (20 % of those the "
+          "proxy may open) must fit in memory.",
           low=64, high=2097151, unit="kB", default_text="unset (4 MB)"),
         S("idleInTransactionSessionTimeoutMs", "int", 300000, "Ends sessions idle in a transaction this long.",
           low=1000, high=86400000, unit="ms", note="1 s to 24 h"),

@@ -3,7 +3,7 @@
 No Pulumi, no policy objects: the rules in ``storage_security.py`` and ``availability.py`` call these,
 and the tests check them over exhaustive value tables.
 
-Sources (see ``policies/coverage/rules-database.md`` for the rows):
+Sources (see ``policies/COVERAGE.md`` for the rows):
 
 * CreateDBInstance, https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBInstance.html:
   AllocatedStorage per storage type for PostgreSQL, Iops "a multiple between .5 and 50 of the storage

@@ -52,6 +52,13 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ("dev", {f"{NS}:database.backupRetentionDays": 0}, "database.backupRetentionDays", "1 to 35"),
     ("prod", {f"{NS}:database.maxConnections": 200}, "database.maxConnections", "only to raise the default"),
     ("prod", {f"{NS}:database.maxConnections": 2000, f"{NS}:database.workMemKb": 65536}, "database.workMemKb", "OOM"),
+    ("prod", {f"{NS}:database.workMemKb": 1048576}, "database.workMemKb", "OOM"),  # 1 GB x 324 busy connections
+    (
+        "prod",
+        {f"{NS}:database.allocatedStorage": 100, f"{NS}:database.maxAllocatedStorage": 105},
+        "database.maxAllocatedStorage",
+        "at least 10 % more",
+    ),
     ("prod", {f"{NS}:proxy.sessionPinningFilters": ["EXCLUDE_VARIABLE_SETS"]}, "proxy.sessionPinningFilters", "MySQL-only"),
     ("prod", {f"{NS}:proxy.maxConnectionPercent": 50}, "proxy.maxConnectionPercent", "not a known setting"),
     ("dev", {f"{NS}:network.vpcId": "vpc-0a1b2c3d4e5f67890"}, "network.createVpc", "conflicts"),
@@ -188,6 +195,18 @@ def test_raising_max_connections_is_accepted_and_reaches_the_budget() -> None:
     config = _load("prod", {f"{NS}:database.maxConnections": 2500})
     assert config.connection_budget.max_connections == 2500
     assert not config.connection_budget.max_connections_is_default
+
+
+def test_common_work_mem_is_accepted_like_the_pack_accepts_it() -> None:
+    # 16 MB with the default max_connections on 16 GiB: its worst case (every connection sorting) exceeds
+    # memory, the design point does not; the pack reports it as advisory only, so the config takes it.
+    config = _load("prod", {f"{NS}:database.workMemKb": 16384})
+    assert config.database.work_mem_kb == 16384
+
+
+def test_storage_autoscaling_ten_percent_above_is_accepted() -> None:
+    config = _load("prod", {f"{NS}:database.allocatedStorage": 100, f"{NS}:database.maxAllocatedStorage": 110})
+    assert config.database.max_allocated_storage == 110
 
 
 def test_error_messages_never_echo_long_values() -> None:
