@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import failover, storm
+from bench.failover_plot import plot_failover
+from bench.jsonfile import write_json
+from bench.process import exit_cleanly_on_sigterm, quiet_client_loggers, reexec_with_private_mounts
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -66,13 +69,14 @@ def markdown(failover_doc: dict[str, Any] | None, storm_doc: dict[str, Any] | No
             "### Failover drill",
             "",
             f"Primary + synchronous standby (PostgreSQL 15) in two network namespaces, writer endpoint = a host name "
-            f"moved at promotion; detection delay {cfg['detection_delay']:.0f} s; each run capped at {cfg['cap']:.0f} s "
+            f"moved at promotion; detection delay {cfg['detection_delay_s']:.0f} s; each run capped at {cfg['cap_s']:.0f} s "
             f"after the fault. Client outage = last acknowledged write before the fault to the first one after; "
             f"server outage = fault to the first write accepted by the new primary. "
-            f"`dbclient-direct` and `dbclient-pgbouncer` run with the drill's timeouts (operation_timeout "
-            f"{cfg['operation_timeout']} s, connect_timeout {cfg['connect_timeout']} s, tcp_user_timeout "
-            f"{cfg['tcp_user_timeout_ms']} ms, keepalives {cfg['keepalives_idle']}/{cfg['keepalives_interval']}/"
-            f"{cfg['keepalives_count']}, backoff cap {cfg['backoff_cap_s']} s, idempotency key per write); "
+            f"`dbclient-direct` and `dbclient-pgbouncer` run with the drill's timeouts (operation_timeout_s "
+            f"{cfg['operation_timeout_s']}, connect_timeout_s {cfg['connect_timeout_s']}, tcp_user_timeout_ms "
+            f"{cfg['tcp_user_timeout_ms']}, keepalives_idle_s/interval_s/count {cfg['keepalives_idle_s']}/"
+            f"{cfg['keepalives_interval_s']}/{cfg['keepalives_count']}, Backoff cap_s {cfg['backoff_cap_s']}, "
+            f"idempotency key per write); "
             f"`dbclient-defaults` is dbclient direct with its shipped defaults, for comparison.",
             "",
             "| fault | client | client outage (s) | server outage (s) | difference (s) | lost acked writes | duplicates "
@@ -160,7 +164,7 @@ def markdown(failover_doc: dict[str, Any] | None, storm_doc: dict[str, Any] | No
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     failover.add_arguments(parser)
-    parser.add_argument("--storm-duration", type=float, default=20.0)
+    parser.add_argument("--storm-duration-s", type=float, default=20.0)
     parser.add_argument("--quick", action="store_true", help="short run: cap 30 s, storm 10 s")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: failover,storm,gate")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR)
@@ -171,12 +175,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     if "failover" not in args.skip.split(",") and args.topology != "loopback":
-        failover.reexec_with_private_mounts("bench", argv)
-    failover.quiet_client_loggers()
-    failover.exit_cleanly_on_sigterm()
+        reexec_with_private_mounts("bench", argv)
+    quiet_client_loggers()
+    exit_cleanly_on_sigterm()
     if args.quick:
-        args.cap = min(args.cap, 30.0)
-        args.storm_duration = min(args.storm_duration, 10.0)
+        args.cap_s = min(args.cap_s, 30.0)
+        args.storm_duration_s = min(args.storm_duration_s, 10.0)
     skip = set(args.skip.split(","))
     results: Path = args.results
     results.mkdir(parents=True, exist_ok=True)
@@ -188,8 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         t = time.monotonic()
         try:
             failover_doc = failover.run_drill(failover.config_from_args(args))
-            failover.write_json(results / "failover.json", failover_doc)
-            failover.plot_failover(failover_doc, results / "failover.png")
+            write_json(results / "failover.json", failover_doc)
+            plot_failover(failover_doc, results / "failover.png")
             ok &= all("error" not in run for run in failover_doc["runs"])
         except Exception:
             traceback.print_exc()
@@ -198,8 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "storm" not in skip:
         t = time.monotonic()
         try:
-            storm_doc = storm.run_storm(storm.StormConfig(duration=args.storm_duration))
-            failover.write_json(results / "storm.json", storm_doc)
+            storm_doc = storm.run_storm(storm.StormConfig(duration_s=args.storm_duration_s))
+            write_json(results / "storm.json", storm_doc)
         except Exception:
             traceback.print_exc()
             ok = False
@@ -216,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     total = time.monotonic() - started
     summary["total_s"] = round(total, 1)
     summary["generated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    failover.write_json(results / "bench.json", summary)
+    write_json(results / "bench.json", summary)
     gate_doc = None
     if summary.get("gate", {}).get("status") == "ran" and (results / "gate.json").exists():
         gate_doc = json.loads((results / "gate.json").read_text())

@@ -41,8 +41,8 @@ def test_crash_drill_loses_and_duplicates_no_acknowledged_write(tmp_path: Path) 
     clients = "dbclient-direct,dbclient-pgbouncer" if pgbouncer_binary() else "dbclient-direct"
     topology = _topology()
     cmd = [sys.executable, "-m", "bench.failover", "--faults", "crash", "--clients", clients,
-           "--topology", topology, "--pre-fault", "1.5", "--detection-delay", "1", "--tail", "1",
-           "--cap", "25", "--out", str(out)]
+           "--topology", topology, "--pre-fault-s", "1.5", "--detection-delay-s", "1", "--tail-s", "1",
+           "--cap-s", "25", "--out", str(out)]
     with subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}) as proc:
         try:
