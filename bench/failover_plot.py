@@ -46,7 +46,8 @@ def plot_failover(document: dict[str, Any], path: Path) -> None:
                 ax.axvline(ev["promote_start"], color="purple", linestyle=":", linewidth=1.3)
             if c is not None:
                 counts = c["timeline_per_100ms"]
-                xs = [start + (i + 0.5) * BIN_S for i in range(len(counts))]
+                first_bin = int(start // BIN_S)  # bins are aligned to multiples of BIN_S (bench.failover_figures.bins)
+                xs = [(first_bin + i + 0.5) * BIN_S for i in range(len(counts))]
                 ax.fill_between(xs, counts, step="mid", color=COLORS.get(name), alpha=0.35, lw=0)
                 ax.step(xs, counts, where="mid", color=COLORS.get(name), linewidth=0.9)
                 if c["capped"]:

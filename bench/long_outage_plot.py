@@ -42,8 +42,8 @@ def plot_long_outage(document: dict[str, Any], path: Path) -> None:
         for offset, (name, c) in enumerate(run["budgets"].items()):
             color = COLORS.get(name, "black")
             counts = [n / TIMELINE_BIN_S for n in c["timeline_per_500ms"]]
-            start = run["timeline_start_s"]
-            xs = [start + (i + 0.5) * TIMELINE_BIN_S for i in range(len(counts))]
+            first_bin = int(run["timeline_start_s"] // TIMELINE_BIN_S)  # as bench.failover_figures.bins counts
+            xs = [(first_bin + i + 0.5) * TIMELINE_BIN_S for i in range(len(counts))]
             peak = max(peak, *counts) if counts else peak
             ax.step(xs, counts, where="mid", color=color, linewidth=1.0, alpha=0.85,
                     label=f"{name} (budget {c['budget_s']:g} s)")

@@ -1,0 +1,31 @@
+"""Fixtures of the drill tests: one short crash drill, run once per session even under pytest-xdist."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+
+import pytest
+
+from bench.pgcluster import binaries_available
+from tests.bench.drill_run import DrillRun, run_drill
+
+
+@pytest.fixture(scope="session")
+def crash_drill(tmp_path_factory: pytest.TempPathFactory) -> DrillRun:
+    """The drill's results; under pytest-xdist the first worker runs it and the others read its file."""
+    if not binaries_available():
+        pytest.skip("PostgreSQL 15 binaries missing: run `make setup`")
+    shared = tmp_path_factory.getbasetemp().parent  # common to every xdist worker of this session
+    out = shared / "crash_drill.json"
+    meta = shared / "crash_drill.meta.json"
+    with open(shared / "crash_drill.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not meta.exists():
+            run = run_drill(out)
+            meta.write_text(json.dumps({"returncode": run.returncode, "output": run.output[-6000:],
+                                        "topology": run.topology, "pid": run.pid, "clients": run.clients}))
+            return run
+    info = json.loads(meta.read_text())
+    return DrillRun(json.loads(out.read_text()), info["returncode"], info["output"], info["topology"], info["pid"],
+                    info["clients"])
