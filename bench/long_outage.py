@@ -39,6 +39,10 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 LONG_FAULTS = ("crash", "netloss")
 #: The failover drill's clients may ride along (the CI test checks them in the same run).
 ALL_CLIENTS = (*BUDGET_CLIENTS, "dbclient-direct", "dbclient-pgbouncer")
+#: Operation budgets as multiples of the outage: longer than it, and shorter (yet long enough that the write
+#: after the failed one outlasts the rest of the outage).
+LONG_BUDGET_FACTOR = 2.0
+SHORT_BUDGET_FACTOR = 0.85
 #: Time after the fault beyond the outage before a run is cut off.
 CAP_MARGIN_S = 60.0
 
@@ -85,8 +89,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--faults", default=",".join(LONG_FAULTS), help="comma-separated: crash,netloss")
     parser.add_argument("--outages-s", default="30,90", help="comma-separated server outages (seconds)")
     parser.add_argument("--clients", default=",".join(BUDGET_CLIENTS), help="comma-separated: " + ",".join(ALL_CLIENTS))
-    parser.add_argument("--long-budget-factor", type=float, default=2.0, help="long budget = factor x outage (> 1)")
-    parser.add_argument("--short-budget-factor", type=float, default=0.85,
+    parser.add_argument("--long-budget-factor", type=float, default=LONG_BUDGET_FACTOR,
+                        help="long budget = factor x outage (> 1)")
+    parser.add_argument("--short-budget-factor", type=float, default=SHORT_BUDGET_FACTOR,
                         help="short budget = factor x outage (between 0.5 and 1: one failed write, then a success)")
     parser.add_argument("--topology", choices=("auto", "netns", "loopback"), default="auto")
     parser.add_argument("--pre-fault-s", type=float, default=3.0)
