@@ -104,6 +104,7 @@ class AwsCaller:
         self._sleep = sleep
         self._session: Any = None
         self._clients: dict[tuple[float, float], Any] = {}
+        self._make_s = 0.0  #: how long making the last client took
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -119,11 +120,14 @@ class AwsCaller:
 
         started = time.monotonic()
         attempt = 0
+        reason = "no time left in the deadline"
         while True:
             try:
                 client = self._client_for_time_left()
             except _NoTimeLeft:
-                raise CredentialsUnavailable(f"{what}: no time left in the deadline" + _tries(attempt, started)) from None
+                if attempt:
+                    reason += ", then no time left for another attempt"
+                raise CredentialsUnavailable(f"{what}: {reason}" + _tries(attempt, started)) from None
             attempt += 1
             try:
                 return operation(client)
@@ -140,7 +144,7 @@ class AwsCaller:
                 raise CredentialsUnavailable(f"{what}: {type(exc).__name__}" + _tries(attempt, started)) from None
             delay = random.uniform(0.0, min(self.timeouts.backoff_cap_s, self.timeouts.backoff_base_s * 2 ** (attempt - 1)))
             left = remaining_s()
-            if attempt >= self.timeouts.max_attempts or (left is not None and left - delay < MIN_ATTEMPT_S):
+            if attempt >= self.timeouts.max_attempts or (left is not None and left - delay < MIN_ATTEMPT_S + ATTEMPT_OVERHEAD_S):
                 raise CredentialsUnavailable(f"{what}: {reason}" + _tries(attempt, started)) from None
             self._sleep(delay)
 
@@ -170,13 +174,22 @@ class AwsCaller:
                     raise _NoTimeLeft
                 if self._client is not None:
                     return self._client
-                pair = self.timeouts.within(None if remaining is None else remaining - ATTEMPT_OVERHEAD_S)
-                client = self._clients.get(pair)
-                if client is not None:
+                budget = None if remaining is None else remaining - ATTEMPT_OVERHEAD_S
+                wanted = self.timeouts.within(budget)
+                # A client made earlier whose timeouts fit, and are not much shorter than wanted, will do.
+                fitting = [pair for pair in self._clients
+                           if pair == wanted or (budget is not None and 0.8 * sum(wanted) <= sum(pair) <= budget)]
+                if fitting:
+                    pair = max(fitting, key=sum)
                     # Clients that the credential providers create (STS for assumed roles) take these timeouts too.
                     self._session.set_default_client_config(_config(*pair))
-                    return client
-                self._clients[pair] = self._make_client(*pair)
+                    return self._clients[pair]
+                # Leave room for making the client (measured the last time) before the attempt starts.
+                if budget is not None:
+                    wanted = self.timeouts.within(budget - self._make_s)
+                made = time.monotonic()
+                self._clients[wanted] = self._make_client(*wanted)
+                self._make_s = time.monotonic() - made
             raise _NoTimeLeft
 
     def _make_client(self, connect: float, read: float) -> Any:

@@ -31,8 +31,11 @@ whose ``repr`` would include the password.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import math
 import os
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -272,14 +275,20 @@ def connect(settings: ConnectionSettings, **extra: Any) -> DeadlineConnection[An
     """
     deadline = current_deadline()
     connect_timeout_s = settings.connect_timeout_s
+    addresses: list[str] = []
     if deadline is not None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise OperationTimeout("no time left in the deadline to open a connection")
         # libpq's own timer cannot go under 2 s; DeadlineConnection cuts the attempt at the deadline.
         connect_timeout_s = max(MIN_CONNECT_TIMEOUT_S, min(connect_timeout_s, math.ceil(remaining)))
+        addresses = _resolve_before(settings.host, settings.port, deadline)
     kwargs = settings.connect_kwargs()
     kwargs["connect_timeout"] = connect_timeout_s
+    if deadline is not None and addresses:
+        # One attempt per address, as psycopg would make; the name still goes to libpq for TLS verification.
+        kwargs["host"] = ",".join([settings.host] * len(addresses))
+        kwargs["hostaddr"] = ",".join(addresses)
     kwargs.update(extra)
     try:
         conn: DeadlineConnection[Any] = DeadlineConnection.connect(**kwargs)
@@ -292,6 +301,43 @@ def connect(settings: ConnectionSettings, **extra: Any) -> DeadlineConnection[An
     conn.operation_timeout_s = settings.operation_timeout_s
     conn.prepare_threshold = settings.prepare_threshold
     return conn
+
+
+def _resolve_before(host: str, port: int, deadline: float) -> list[str]:
+    """The addresses of *host*, resolved by *deadline* ([] when there is nothing to resolve).
+
+    psycopg resolves names with a blocking ``getaddrinfo``, which a slow resolver can hold
+    for seconds; here it runs in a helper thread the caller stops waiting for at the
+    deadline (the thread ends when the resolver gives up).  Each connect resolves afresh.
+    """
+    if not host or host.startswith("/") or "," in host or _is_ip_address(host):
+        return []
+    found: list[Any] = []
+    failed: list[OSError] = []
+    done = threading.Event()
+
+    def resolve() -> None:
+        try:
+            found.extend(socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP, type=socket.SOCK_STREAM))
+        except OSError as exc:
+            failed.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=resolve, name="dbclient-resolve", daemon=True).start()
+    if not done.wait(max(0.0, deadline - time.monotonic())):
+        raise OperationTimeout(f"resolving {host!r} did not finish within the deadline")
+    if failed:
+        raise psycopg.OperationalError(f"failed to resolve host {host!r}: {failed[0]}")
+    return list(dict.fromkeys(str(info[4][0]) for info in found))
+
+
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def login_rejected(exc: psycopg.OperationalError) -> bool:

@@ -279,6 +279,12 @@ def test_ssl_require_and_verify_full(pg: PgCluster, make_settings: Any, tmp_path
         with connect(verified.with_host(host)) as conn:
             assert conn.execute(query).fetchone() == (True,)
             assert conn.pgconn.ssl_in_use
+    # under a deadline the name is resolved by dbclient (bounded) and still verified against the certificate
+    from dbclient.deadline import connect_deadline
+
+    with connect_deadline(time.monotonic() + 10), connect(verified.with_host("localhost")) as conn:
+        assert conn.execute(query).fetchone() == (True,)
+        assert conn.info.host == "localhost"
     # a CA that did not sign the server's certificate is refused
     other_ca = tmp_path / "other-ca.pem"
     other_ca.write_text(_other_certificate(tmp_path))

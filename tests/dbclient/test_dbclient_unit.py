@@ -372,3 +372,30 @@ def test_lambda_reads_the_old_operation_timeout_name_too() -> None:
         lambda_handler.HandlerConfig.from_env({**base, "DB_OPERATION_TIMEOUT_S": "soon"})
     with pytest.raises(MissingSetting, match="DB_PORT"):
         lambda_handler.HandlerConfig.from_env({**base, "DB_PORT": "-1"})
+
+
+def test_a_slow_name_resolution_cannot_hold_a_connect_past_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    import threading
+
+    from dbclient.connect import connect
+    from dbclient.deadline import connect_deadline
+
+    release = threading.Event()
+    real_getaddrinfo = socket.getaddrinfo
+
+    def slow_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "slow-dns.example":
+            release.wait(10)  # a resolver that does not answer
+            raise socket.gaierror("timed out")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_getaddrinfo)
+    settings = ConnectionSettings(host="slow-dns.example", dbname="d", user="u", password="pw")
+    started = time.monotonic()
+    try:
+        with connect_deadline(started + 0.3), pytest.raises(OperationTimeout, match="resolving 'slow-dns.example'"):
+            connect(settings)
+        assert time.monotonic() - started < 0.3 + 0.3
+    finally:
+        release.set()
