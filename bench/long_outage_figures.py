@@ -30,6 +30,8 @@ EARLY_TOLERANCE_S = 0.1
 LATE_TOLERANCE_S = 1.0
 #: The error types that mean "the operation's budget ran out".
 DEADLINE_ERRORS = ("RetriesExhausted", "CommitOutcomeUnknown")
+#: Retries this long before the new primary accepted writes are listed (why the resume took what it took).
+TRACE_WINDOW_S = 6.0
 #: Width of one timeline bin of the long-outage picture.
 TIMELINE_BIN_S = 0.5
 
@@ -82,6 +84,13 @@ def long_outage_figures(record: DrillRecord) -> dict[str, Any]:
         else:
             resumed = resume_s is not None and resume_s <= RESUME_TARGET_S
             verdict = "met" if not errors and resumed and clean and not base["capped"] else "MISSED"
+        trace = getattr(writer, "retry_trace", ())
+        # What the client was doing around the moment the new primary came up: its last retries before its resume.
+        last_retries = [
+            {"at_s": round_s(t - t0), "attempt": attempt, "class": kind, "error": summary, "sleep_s": round_s(delay_s)}
+            for t, attempt, kind, summary, delay_s in trace
+            if new_primary is not None and new_primary - TRACE_WINDOW_S <= t <= (first_from_new or end)
+        ]
         budgets[log.name] = {
             "budget_s": budget_s,
             "expects": "one deadline error at the budget" if expects_error else "no error, resume within 1 s",
@@ -96,6 +105,7 @@ def long_outage_figures(record: DrillRecord) -> dict[str, Any]:
             "on_retry_calls": base["on_retry_calls"],
             "capped": base["capped"],
             "verdict": verdict,
+            "retries_around_resume": last_retries,
             "timeline_per_500ms": bins([t - t0 for t in ack_times], ev["setup_done"] - t0, end - t0, TIMELINE_BIN_S),
         }
     document["budgets"] = budgets

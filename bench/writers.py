@@ -10,12 +10,15 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import psycopg
 
+#: How many of a writer's latest retries are kept (to explain a slow resume).
+RETRY_TRACE_LENGTH = 200
 INSERT_WRITE = "INSERT INTO writes (client, seq, client_ts) VALUES (%s, %s, %s)"
 
 
@@ -102,6 +105,8 @@ class DbclientWriter:
         self.settings = settings
         self.source = SingleConnection(lambda: connect(self.settings))
         self.retries = 0
+        #: The latest retries: (monotonic time, attempt, error class, "Type: message", backoff sleep in s).
+        self.retry_trace: deque[tuple[float, int, str, str, float]] = deque(maxlen=RETRY_TRACE_LENGTH)
         self.options: dict[str, Any] = {}
         if deadline_s is not None:
             self.options["deadline_s"] = deadline_s
@@ -113,8 +118,10 @@ class DbclientWriter:
     def write(self, seq: int, client_ts: float) -> None:
         from dbclient.retry import run_transaction
 
-        def count_retry(*_: object) -> None:
+        def count_retry(attempt: int, error: BaseException, kind: Any, delay_s: float) -> None:
             self.retries += 1
+            summary = f"{type(error).__name__}: {str(error).strip()[:160]}"
+            self.retry_trace.append((time.monotonic(), attempt, getattr(kind, "value", str(kind)), summary, delay_s))
 
         def insert(conn: psycopg.Connection[Any]) -> None:
             conn.execute(INSERT_WRITE, (self.name, seq, client_ts))
