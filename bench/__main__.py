@@ -64,6 +64,13 @@ def _f(value: float | None, digits: int = 1) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def default_max_attempts() -> int:
+    """dbclient's default ``max_attempts`` of :func:`dbclient.retry.run_transaction`."""
+    from dbclient.retry import run_transaction
+
+    return int(inspect.signature(run_transaction).parameters["max_attempts"].default)
+
+
 def long_outage_markdown(doc: dict[str, Any]) -> list[str]:
     """The long-outage table: per fault, outage and budget client, resume, errors, losses, verdict."""
     cfg = doc["config"]
@@ -87,9 +94,12 @@ def long_outage_markdown(doc: dict[str, Any]) -> list[str]:
                          "| | | | | | |")
             continue
         for name, c in run["budgets"].items():
+            attempts = c["max_attempts"]
+            if not isinstance(attempts, int):
+                attempts = f"{default_max_attempts()} (default)"
             errors = ", ".join(f"{e['kind']} ({e['elapsed_s']:.1f})" for e in c["errors"]) or "none"
             lines.append(
-                f"| {run['fault']} | {_f(run['server_outage_s'])} | {name} | {c['budget_s']:g} | {c['max_attempts']} | "
+                f"| {run['fault']} | {_f(run['server_outage_s'])} | {name} | {c['budget_s']:g} | {attempts} | "
                 f"{errors} | {_f(c['resume_after_new_primary_s'], 2)} | {c['lost_acked_writes']} | {c['duplicates']} | "
                 f"{c['expects']}: {c['verdict']} |"
             )
