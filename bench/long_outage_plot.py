@@ -37,6 +37,15 @@ def plot_long_outage(document: dict[str, Any], path: Path) -> None:
             ax.axvspan(0, new_primary, color="grey", alpha=0.15, lw=0)
             ax.axvline(new_primary, color="green", linewidth=1.2)
         ax.axvline(0, color="black", linestyle="--", linewidth=1)
+        # A zoom on the moment the new primary came up: where the resumes are told apart.
+        zoom = ax.inset_axes((0.6, 0.3, 0.38, 0.5)) if new_primary is not None else None
+        if zoom is not None and new_primary is not None:
+            zoom.axvline(new_primary, color="green", linewidth=1.2)
+            zoom.axvspan(new_primary - 3, new_primary, color="grey", alpha=0.15, lw=0)
+            zoom.set_xlim(new_primary - 1.5, new_primary + 4.5)
+            zoom.tick_params(labelsize=6.5)
+            zoom.set_title("around the new primary", fontsize=7)
+            zoom.grid(alpha=0.3)
         peak = 1.0
         lines = []
         for offset, (name, c) in enumerate(run["budgets"].items()):
@@ -45,17 +54,22 @@ def plot_long_outage(document: dict[str, Any], path: Path) -> None:
             first_bin = int(run["timeline_start_s"] // TIMELINE_BIN_S)  # as bench.failover_figures.bins counts
             xs = [(first_bin + i + 0.5) * TIMELINE_BIN_S for i in range(len(counts))]
             peak = max(peak, *counts) if counts else peak
-            ax.step(xs, counts, where="mid", color=color, linewidth=1.0, alpha=0.85,
-                    label=f"{name} (budget {c['budget_s']:g} s)")
+            ax.step(xs, counts, where="mid", color=color, linewidth=1.0, alpha=0.85, label=name)
             y_mark = 4 + 6 * offset
-            if c["first_ack_from_new_primary_s"] is not None:
-                ax.plot([c["first_ack_from_new_primary_s"]], [y_mark], "o", color=color, markersize=6)
-            for e in c["errors"]:
+            first = c["first_ack_from_new_primary_s"]
+            if first is not None:
+                ax.plot([first], [y_mark], "o", color=color, markersize=6)
+            if zoom is not None:
+                zoom.step(xs, counts, where="mid", color=color, linewidth=1.0, alpha=0.85)
+                if first is not None:
+                    zoom.plot([first], [y_mark], "o", color=color, markersize=5)
+            for index, e in enumerate(c["errors"]):
                 ax.plot([e["at_s"]], [y_mark], "X", color=color, markersize=9, markeredgecolor="black")
                 ax.annotate(f"{e['kind']}\n{e['elapsed_s']:.1f} s after its write began", (e["at_s"], y_mark),
-                            textcoords="offset points", xytext=(-4, 8), ha="right", fontsize=6.5, color=color)
+                            textcoords="offset points", xytext=(-4, 8 + 18 * ((offset + index) % 2)), ha="right",
+                            fontsize=6.5, color=color)
             resume = c["resume_after_new_primary_s"]
-            lines.append(f"{name.replace('dbclient-budget-', '')}: "
+            lines.append(f"{name.replace('dbclient-budget-', '')} (budget {c['budget_s']:g} s): "
                          f"resume {'n/a' if resume is None else f'{resume:+.2f} s'}, errors {c['errors_surfaced']}, "
                          f"lost {c['lost_acked_writes']}, dup {c['duplicates']}: {c['verdict']}")
         ax.text(0.01, 0.97, "\n".join(lines), transform=ax.transAxes, ha="left", va="top", fontsize=6.8,
@@ -63,6 +77,8 @@ def plot_long_outage(document: dict[str, Any], path: Path) -> None:
         right = max([ev.get("stopped", 0.0)] + [new_primary or 0.0])
         ax.set_xlim(-3, right)
         ax.set_ylim(0, peak * 1.45)
+        if zoom is not None:
+            zoom.set_ylim(0, peak * 1.1)
         ax.grid(alpha=0.3)
         ax.set_title(f"{run['fault']}, outage {run['outage_s']:.0f} s (new primary accepts writes at "
                      f"{'n/a' if new_primary is None else f'{new_primary:.1f} s'})", fontsize=10)
