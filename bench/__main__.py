@@ -77,7 +77,7 @@ def long_outage_markdown(doc: dict[str, Any]) -> list[str]:
     lines = [
         "### Long outages (issue 9)",
         "",
-        f"Same topology; the standby is promoted {', '.join(f'{o:g}' for o in cfg['outages_s'])} s after the fault "
+        f"Same topology; the standby is promoted {' and '.join(f'{o:g} s' for o in cfg['outages_s'])} after the fault "
         f"(a real Multi-AZ failover takes 60-120 s). dbclient with its shipped connection defaults and an operation "
         f"budget (`run_transaction(deadline_s=...)`) of {cfg['long_budget_factor']:g} x and "
         f"{cfg['short_budget_factor']:g} x the outage. Resume = the client's first write on the new primary minus "
