@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 
 import pytest
 
@@ -16,7 +17,9 @@ def crash_drill(tmp_path_factory: pytest.TempPathFactory) -> DrillRun:
     """The drill's results; under pytest-xdist the first worker runs it and the others read its file."""
     if not binaries_available():
         pytest.skip("PostgreSQL 15 binaries missing: run `make setup`")
-    shared = tmp_path_factory.getbasetemp().parent  # common to every xdist worker of this session
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:  # no xdist: this process is the only one
+        return run_drill(tmp_path_factory.mktemp("crash_drill") / "crash_drill.json")
+    shared = tmp_path_factory.getbasetemp().parent  # pytest-N/: common to this session's xdist workers only
     out = shared / "crash_drill.json"
     meta = shared / "crash_drill.meta.json"
     with open(shared / "crash_drill.lock", "w") as lock:
