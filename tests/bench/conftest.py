@@ -5,11 +5,26 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
+from typing import IO
 
 import pytest
 
 from bench.pgcluster import binaries_available
-from tests.bench.drill_run import DrillRun, run_drill
+from tests.bench.drill_run import DRILL_TIMEOUT_S, DrillRun, run_drill
+
+
+def _lock_within(lock: IO[str], timeout_s: float) -> None:
+    """An exclusive lock on *lock*, or fail after *timeout_s*."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                pytest.fail(f"another xdist worker held the crash drill's lock for more than {timeout_s:.0f} s")
+            time.sleep(0.2)
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +38,7 @@ def crash_drill(tmp_path_factory: pytest.TempPathFactory) -> DrillRun:
     out = shared / "crash_drill.json"
     meta = shared / "crash_drill.meta.json"
     with open(shared / "crash_drill.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        _lock_within(lock, DRILL_TIMEOUT_S + 90)  # the other worker's drill, torn down; released when the file closes
         if not meta.exists():
             run = run_drill(out)
             meta.write_text(json.dumps({"returncode": run.returncode, "output": run.output[-6000:],
