@@ -335,8 +335,8 @@ def run_storm(cfg: StormConfig, say: Any = print) -> dict[str, Any]:
     }
 
 
-def _wait_for_backends_gone(cluster: PgCluster, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
+def _wait_for_backends_gone(cluster: PgCluster, timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         out = cluster.sql("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
                           f"AND usename <> '{PG_USER}'")
