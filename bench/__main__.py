@@ -3,8 +3,10 @@
 1. Failover drill (:mod:`bench.failover`): crash, network loss and hang, each with the
    seed client, dbclient direct and dbclient through pgbouncer writing concurrently;
    ``failover.json`` and the timeline ``failover.png``.
-2. Connection storm (:mod:`bench.storm`): direct vs pgbouncer; ``storm.json``.
-3. Gate timing (:mod:`bench.gate`, when present): its own results file.
+2. Long-outage drill (:mod:`bench.long_outage`): 30 s and 90 s outages, crash and network loss,
+   dbclient with a budget longer and shorter than the outage; ``long_outage.json`` and ``long_outage.png``.
+3. Connection storm (:mod:`bench.storm`): direct vs pgbouncer; ``storm.json``.
+4. Gate timing (:mod:`bench.gate`, when present): its own results file.
 
 Then ``bench.json`` (wall times) and ``RESULTS.md`` (the tables for the README).
 Runs in a private mount namespace when root (the failover drill's writer endpoint
@@ -25,7 +27,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import failover, storm
+from bench import failover, long_outage, storm
+from bench.drill import BUDGET_CLIENTS, DrillConfig
+from bench.failover_plot import plot_failover
+from bench.jsonfile import write_json
+from bench.long_outage_plot import plot_long_outage
+from bench.process import exit_cleanly_on_sigterm, quiet_client_loggers, reexec_with_private_mounts
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -57,8 +64,51 @@ def _f(value: float | None, digits: int = 1) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def default_max_attempts() -> int:
+    """dbclient's default ``max_attempts`` of :func:`dbclient.retry.run_transaction`."""
+    from dbclient.retry import run_transaction
+
+    return int(inspect.signature(run_transaction).parameters["max_attempts"].default)
+
+
+def long_outage_markdown(doc: dict[str, Any]) -> list[str]:
+    """The long-outage table: per fault, outage and budget client, resume, errors, losses, verdict."""
+    cfg = doc["config"]
+    lines = [
+        "### Long outages (issue 9)",
+        "",
+        f"Same topology; the standby is promoted {' and '.join(f'{o:g} s' for o in cfg['outages_s'])} after the fault "
+        f"(a real Multi-AZ failover takes 60-120 s). dbclient with its shipped connection defaults and an operation "
+        f"budget (`run_transaction(deadline_s=...)`) of {cfg['long_budget_factor']:g} x and "
+        f"{cfg['short_budget_factor']:g} x the outage. Resume = the client's first write on the new primary minus "
+        f"the moment the new primary first accepted a write (target <= 1 s); elapsed = from the start of the failed "
+        f"write to its error.",
+        "",
+        "| fault | outage (s) | client | budget (s) | max_attempts | errors surfaced (elapsed s) | resume (s) "
+        "| lost | duplicates | target |",
+        "| --- | ---: | --- | ---: | --- | --- | ---: | ---: | ---: | --- |",
+    ]
+    for run in doc["runs"]:
+        if "budgets" not in run:
+            lines.append(f"| {run['fault']} | {run.get('outage_s')} | all | {run.get('skipped') or run.get('error')} "
+                         "| | | | | | |")
+            continue
+        for name, c in run["budgets"].items():
+            attempts = c["max_attempts"]
+            if not isinstance(attempts, int):
+                attempts = f"{default_max_attempts()} (default)"
+            errors = ", ".join(f"{e['kind']} ({e['elapsed_s']:.1f})" for e in c["errors"]) or "none"
+            lines.append(
+                f"| {run['fault']} | {_f(run['server_outage_s'])} | {name} | {c['budget_s']:g} | {attempts} | "
+                f"{errors} | {_f(c['resume_after_new_primary_s'], 2)} | {c['lost_acked_writes']} | {c['duplicates']} | "
+                f"{c['expects']}: {c['verdict']} |"
+            )
+    lines += ["", "![long-outage timeline](bench/results/long_outage.png)", ""]
+    return lines
+
+
 def markdown(failover_doc: dict[str, Any] | None, storm_doc: dict[str, Any] | None, total_s: float | None,
-             gate_doc: dict[str, Any] | None = None) -> str:
+             gate_doc: dict[str, Any] | None = None, long_outage_doc: dict[str, Any] | None = None) -> str:
     lines = ["## Results", ""]
     if failover_doc:
         cfg = failover_doc["config"]
@@ -66,13 +116,14 @@ def markdown(failover_doc: dict[str, Any] | None, storm_doc: dict[str, Any] | No
             "### Failover drill",
             "",
             f"Primary + synchronous standby (PostgreSQL 15) in two network namespaces, writer endpoint = a host name "
-            f"moved at promotion; detection delay {cfg['detection_delay']:.0f} s; each run capped at {cfg['cap']:.0f} s "
+            f"moved at promotion; detection delay {cfg['detection_delay_s']:.0f} s; each run capped at {cfg['cap_s']:.0f} s "
             f"after the fault. Client outage = last acknowledged write before the fault to the first one after; "
             f"server outage = fault to the first write accepted by the new primary. "
-            f"`dbclient-direct` and `dbclient-pgbouncer` run with the drill's timeouts (operation_timeout "
-            f"{cfg['operation_timeout']} s, connect_timeout {cfg['connect_timeout']} s, tcp_user_timeout "
-            f"{cfg['tcp_user_timeout_ms']} ms, keepalives {cfg['keepalives_idle']}/{cfg['keepalives_interval']}/"
-            f"{cfg['keepalives_count']}, backoff cap {cfg['backoff_cap_s']} s, idempotency key per write); "
+            f"`dbclient-direct` and `dbclient-pgbouncer` run with the drill's timeouts (operation_timeout_s "
+            f"{cfg['operation_timeout_s']}, connect_timeout_s {cfg['connect_timeout_s']}, tcp_user_timeout_ms "
+            f"{cfg['tcp_user_timeout_ms']}, keepalives_idle_s/interval_s/count {cfg['keepalives_idle_s']}/"
+            f"{cfg['keepalives_interval_s']}/{cfg['keepalives_count']}, Backoff cap_s {cfg['backoff_cap_s']}, "
+            f"idempotency key per write); "
             f"`dbclient-defaults` is dbclient direct with its shipped defaults, for comparison.",
             "",
             "| fault | client | client outage (s) | server outage (s) | difference (s) | lost acked writes | duplicates "
@@ -98,6 +149,8 @@ def markdown(failover_doc: dict[str, Any] | None, storm_doc: dict[str, Any] | No
                     f"{c['errors_surfaced']} | {'yes' if c['capped'] else 'no'} | {target} |"
                 )
         lines += ["", "![failover timeline](bench/results/failover.png)", ""]
+    if long_outage_doc:
+        lines += long_outage_markdown(long_outage_doc)
     if storm_doc:
         modes = storm_doc["modes"]
         order = [m for m in ("direct", "pgbouncer") if m in modes]
@@ -160,9 +213,10 @@ def markdown(failover_doc: dict[str, Any] | None, storm_doc: dict[str, Any] | No
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     failover.add_arguments(parser)
-    parser.add_argument("--storm-duration", type=float, default=20.0)
-    parser.add_argument("--quick", action="store_true", help="short run: cap 30 s, storm 10 s")
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: failover,storm,gate")
+    parser.add_argument("--storm-duration-s", type=float, default=20.0)
+    parser.add_argument("--outages-s", default="30,90", help="long-outage drill: comma-separated server outages")
+    parser.add_argument("--quick", action="store_true", help="short run: cap 30 s, storm 10 s, long outage 30 s only")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: failover,long_outage,storm,gate")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR)
     return parser.parse_args(argv)
 
@@ -170,36 +224,51 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    if "failover" not in args.skip.split(",") and args.topology != "loopback":
-        failover.reexec_with_private_mounts("bench", argv)
-    failover.quiet_client_loggers()
-    failover.exit_cleanly_on_sigterm()
+    if {"failover", "long_outage"} - set(args.skip.split(",")) and args.topology != "loopback":
+        reexec_with_private_mounts("bench", argv)
+    quiet_client_loggers()
+    exit_cleanly_on_sigterm()
     if args.quick:
-        args.cap = min(args.cap, 30.0)
-        args.storm_duration = min(args.storm_duration, 10.0)
+        args.cap_s = min(args.cap_s, 30.0)
+        args.storm_duration_s = min(args.storm_duration_s, 10.0)
+        args.outages_s = "30"
     skip = set(args.skip.split(","))
     results: Path = args.results
     results.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     summary: dict[str, Any] = {"parts": {}}
-    failover_doc = storm_doc = None
+    failover_doc = storm_doc = long_outage_doc = None
     ok = True
     if "failover" not in skip:
         t = time.monotonic()
         try:
             failover_doc = failover.run_drill(failover.config_from_args(args))
-            failover.write_json(results / "failover.json", failover_doc)
-            failover.plot_failover(failover_doc, results / "failover.png")
+            write_json(results / "failover.json", failover_doc)
+            plot_failover(failover_doc, results / "failover.png")
             ok &= all("error" not in run for run in failover_doc["runs"])
         except Exception:
             traceback.print_exc()
             ok = False
         summary["parts"]["failover_s"] = round(time.monotonic() - t, 1)
+    if "long_outage" not in skip:
+        t = time.monotonic()
+        try:
+            outages_s = [float(value) for value in args.outages_s.split(",") if value]
+            cfg = DrillConfig(faults=long_outage.LONG_FAULTS, clients=BUDGET_CLIENTS, topology=args.topology)
+            long_outage_doc = long_outage.run_long_outage(cfg, outages_s, long_outage.LONG_BUDGET_FACTOR,
+                                                           long_outage.SHORT_BUDGET_FACTOR)
+            write_json(results / "long_outage.json", long_outage_doc)
+            plot_long_outage(long_outage_doc, results / "long_outage.png")
+            ok &= all("error" not in run for run in long_outage_doc["runs"])
+        except Exception:
+            traceback.print_exc()
+            ok = False
+        summary["parts"]["long_outage_s"] = round(time.monotonic() - t, 1)
     if "storm" not in skip:
         t = time.monotonic()
         try:
-            storm_doc = storm.run_storm(storm.StormConfig(duration=args.storm_duration))
-            failover.write_json(results / "storm.json", storm_doc)
+            storm_doc = storm.run_storm(storm.StormConfig(duration_s=args.storm_duration_s))
+            write_json(results / "storm.json", storm_doc)
         except Exception:
             traceback.print_exc()
             ok = False
@@ -216,11 +285,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     total = time.monotonic() - started
     summary["total_s"] = round(total, 1)
     summary["generated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    failover.write_json(results / "bench.json", summary)
+    write_json(results / "bench.json", summary)
     gate_doc = None
     if summary.get("gate", {}).get("status") == "ran" and (results / "gate.json").exists():
         gate_doc = json.loads((results / "gate.json").read_text())
-    text = markdown(failover_doc, storm_doc, total, gate_doc)
+    text = markdown(failover_doc, storm_doc, total, gate_doc, long_outage_doc)
     (results / "RESULTS.md").write_text(text + "\n")
     print(text)
     print(f"[bench] done in {total / 60:.1f} min; results in {results}")

@@ -47,9 +47,9 @@ def _as_postgres(cmd: Sequence[str], netns: str | None = None) -> list[str]:
     return [*prefix, *cmd]
 
 
-def run_as_postgres(cmd: Sequence[str], *, timeout: float = 60, check: bool = True,
+def run_as_postgres(cmd: Sequence[str], *, timeout_s: float = 60, check: bool = True,
                     netns: str | None = None) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(_as_postgres(cmd, netns), capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(_as_postgres(cmd, netns), capture_output=True, text=True, timeout=timeout_s)
     if check and result.returncode != 0:
         raise PgClusterError(f"{' '.join(cmd)} failed ({result.returncode}): {result.stderr.strip() or result.stdout.strip()}")
     return result
@@ -138,7 +138,7 @@ class PgCluster:
         run_as_postgres(
             [str(PG_BIN / "initdb"), "-D", str(cluster.datadir), "-U", PG_USER, "--auth-local=trust",
              "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
-            timeout=120,
+            timeout_s=120,
         )
         conf = {
             "listen_addresses": ",".join(listen_addresses),
@@ -196,21 +196,21 @@ class PgCluster:
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self, timeout_s: float = 30) -> None:
         run_as_postgres(
-            [str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", str(int(timeout)),
+            [str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", str(int(timeout_s)),
              "start"],
-            timeout=timeout + 10,
+            timeout_s=timeout_s + 10,
             netns=self.netns,
         )
 
-    def stop(self, mode: str = "fast", timeout: float = 30) -> None:
+    def stop(self, mode: str = "fast", timeout_s: float = 30) -> None:
         """Stop the server (``smart``, ``fast`` or ``immediate``); no error if it is not running."""
         if not self.running():
             return
         run_as_postgres(
-            [str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "-t", str(int(timeout)), "stop"],
-            timeout=timeout + 10,
+            [str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "-t", str(int(timeout_s)), "stop"],
+            timeout_s=timeout_s + 10,
             check=False,
             netns=self.netns,
         )
@@ -273,7 +273,7 @@ class PgCluster:
         with contextlib.suppress(Exception):
             self.resume()
         with contextlib.suppress(Exception):
-            self.stop("immediate", timeout=10)
+            self.stop("immediate", timeout_s=10)
         if self.running():
             self.kill()
         shutil.rmtree(self.datadir, ignore_errors=True)
@@ -307,7 +307,7 @@ class PgCluster:
             [str(PG_BIN / "pg_basebackup"), "-D", str(standby.datadir), "-h", primary_host, "-p", str(self.port),
              "-U", PG_USER, "-R", "-X", "stream", "--checkpoint=fast", "--no-sync",
              "-d", f"application_name={name}"],
-            timeout=120,
+            timeout_s=120,
             netns=netns,
         )
         extra = {"listen_addresses": ",".join(listen_addresses)} if listen_addresses else {}
@@ -330,18 +330,18 @@ class PgCluster:
                 self.wait_for_sync_standby(name)
         return standby
 
-    def wait_for_sync_standby(self, name: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
+    def wait_for_sync_standby(self, name: str, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             state = self.sql(f"SELECT sync_state FROM pg_stat_replication WHERE application_name = '{name}'")
             if state.strip() == "sync":
                 return
             time.sleep(0.1)
-        raise PgClusterError(f"standby {name} did not become synchronous within {timeout} s")
+        raise PgClusterError(f"standby {name} did not become synchronous within {timeout_s} s")
 
-    def promote(self, timeout: float = 30) -> None:
-        run_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-w", "-t", str(int(timeout)), "promote"],
-                        timeout=timeout + 10, netns=self.netns)
+    def promote(self, timeout_s: float = 30) -> None:
+        run_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-w", "-t", str(int(timeout_s)), "promote"],
+                        timeout_s=timeout_s + 10, netns=self.netns)
 
     # --- access ---------------------------------------------------------------------------------------
 
@@ -351,12 +351,12 @@ class PgCluster:
             parts["password"] = APP_PASSWORD
         return " ".join(f"{k}={v}" for k, v in parts.items())
 
-    def sql(self, statement: str, *, dbname: str = "postgres", timeout: float = 30) -> str:
+    def sql(self, statement: str, *, dbname: str = "postgres", timeout_s: float = 30) -> str:
         """Run *statement* with psql over the Unix socket as the superuser; return its output."""
         result = run_as_postgres(
             [str(PG_BIN / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", str(self.socket_dir),
              "-p", str(self.port), "-U", PG_USER, "-d", dbname, "-c", statement],
-            timeout=timeout,
+            timeout_s=timeout_s,
         )
         return result.stdout
 
@@ -436,7 +436,7 @@ class Pgbouncer:
         tmp.write_text(text)
         tmp.replace(self.ini)
 
-    def start(self, timeout: float = 15) -> None:
+    def start(self, timeout_s: float = 15) -> None:
         binary = pgbouncer_binary()
         if binary is None:
             raise PgClusterError("pgbouncer not found (run `make system-deps`)")
@@ -449,8 +449,8 @@ class Pgbouncer:
             entry = pwd.getpwnam(PG_USER)
             for path in (self.dir, *self.dir.iterdir()):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
-        run_as_postgres([binary, "-d", "-q", str(self.ini)], timeout=timeout)
-        deadline = time.monotonic() + timeout
+        run_as_postgres([binary, "-d", "-q", str(self.ini)], timeout_s=timeout_s)
+        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
                 return
@@ -484,13 +484,13 @@ class Pgbouncer:
         except (FileNotFoundError, IndexError, ValueError):
             return None
 
-    def stop(self, timeout: float = 10) -> None:
+    def stop(self, timeout_s: float = 10) -> None:
         pid = self.pid()
         if pid is None:
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:
                 os.kill(pid, 0)

@@ -1,7 +1,8 @@
 """The seed's Step 4 retry logic, verbatim, and the minimal harness the failover drill drives it with.
 
 Everything between the two ``SEED STEP 4`` markers is copied character for
-character from /work/shared/seed/scenario.txt ("Step 4: Connection Retry Logic"),
+character from the scenario (``../shared/seed/scenario.txt`` beside the repository, "Step 4:
+Connection Retry Logic"),
 so the drill measures the code the scenario recommends, defects included
 (string-matched error classification, 1-2-4-8-16 s backoff without jitter, a
 retried ``execute`` whose COMMIT may already have happened, no client-side

@@ -18,7 +18,7 @@ refused with SQLSTATE 53300 (``too many clients`` / ``remaining connection slots
 are reserved``), other errors, and the peak number of client backends on the
 server (sampled every 100 ms through a superuser slot).
 
-Usage: ``python -m bench.storm [--duration 20]``; writes bench/results/storm.json.
+Usage: ``python -m bench.storm [--duration-s 20]``; writes bench/results/storm.json.
 """
 
 from __future__ import annotations
@@ -134,14 +134,14 @@ def one_request(conn: psycopg.Connection[Any], rng: random.Random) -> None:
 
 @dataclass
 class StormConfig:
-    duration: float = 20.0
+    duration_s: float = 20.0
     #: Mean think time between two requests of one worker (exponential), seconds.
-    think: float = 0.5
+    think_s: float = 0.5
     #: Seconds a request waits for a pooled connection before failing (PoolTimeout).
-    pool_timeout: float = 5.0
-    connect_timeout: int = 5
+    pool_timeout_s: float = 5.0
+    connect_timeout_s: int = 5
     #: Seconds at the start (connection set-up) left out of the steady-state figures.
-    warmup: float = 3.0
+    warmup_s: float = 3.0
 
 
 class Storm:
@@ -152,10 +152,10 @@ class Storm:
         self.stats = Stats()
         self.stop = threading.Event()
         self.conn_class = counting_connection_class(self.stats)
-        self.connect_kwargs: dict[str, Any] = {"connect_timeout": cfg.connect_timeout, "prepare_threshold": None}
+        self.connect_kwargs: dict[str, Any] = {"connect_timeout": cfg.connect_timeout_s, "prepare_threshold": None}
 
     def _think(self, rng: random.Random) -> None:
-        self.stop.wait(rng.expovariate(1 / self.cfg.think))
+        self.stop.wait(rng.expovariate(1 / self.cfg.think_s))
 
     def lambda_worker(self, index: int) -> None:
         """One Lambda execution environment: one connection, kept between invocations."""
@@ -185,7 +185,7 @@ class Storm:
         while not self.stop.is_set():
             started = time.monotonic()
             try:
-                with pool.connection(timeout=self.cfg.pool_timeout) as conn:
+                with pool.connection(timeout=self.cfg.pool_timeout_s) as conn:
                     one_request(conn, rng)
                 self.stats.success(started)
             except PoolTimeout as exc:
@@ -198,8 +198,8 @@ class Storm:
         _, pool_max = ecs_pool_bounds(WORKLOAD)
         pools = [
             ConnectionPool(self.conninfo, min_size=pool_max, max_size=pool_max, kwargs=self.connect_kwargs,
-                           connection_class=self.conn_class, open=False, name=f"ecs-{task}", timeout=self.cfg.pool_timeout,
-                           reconnect_timeout=self.cfg.duration * 2)
+                           connection_class=self.conn_class, open=False, name=f"ecs-{task}", timeout=self.cfg.pool_timeout_s,
+                           reconnect_timeout=self.cfg.duration_s * 2)
             for task in range(WORKLOAD.ecs_tasks)
         ]
         threads = [threading.Thread(target=self.lambda_worker, args=(i,), daemon=True, name=f"lambda-{i}")
@@ -215,7 +215,7 @@ class Storm:
                 pool.open(wait=False)
             for thread in threads:
                 thread.start()
-            end = started + self.cfg.duration
+            end = started + self.cfg.duration_s
             while time.monotonic() < end:
                 row = mon.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
                                   "AND pid <> pg_backend_pid()").fetchone()
@@ -231,7 +231,7 @@ class Storm:
                 with contextlib.suppress(Exception):
                     pool.close(timeout=5)
         lat = sorted(latency for _, latency in self.stats.latencies)
-        steady_from = started + self.cfg.warmup
+        steady_from = started + self.cfg.warmup_s
         steady = sorted(latency for t, latency in self.stats.latencies if t >= steady_from)
         steady_s = max(1e-9, started + elapsed - steady_from)
         return {
@@ -243,7 +243,7 @@ class Storm:
             "throughput_rps": round(self.stats.ok / elapsed, 1),
             "latency_p50_ms": _ms(_pct(lat, 50)),
             "latency_p99_ms": _ms(_pct(lat, 99)),
-            "steady_after_s": self.cfg.warmup,
+            "steady_after_s": self.cfg.warmup_s,
             "steady_throughput_rps": round(len(steady) / steady_s, 1),
             "steady_latency_p50_ms": _ms(_pct(steady, 50)),
             "steady_latency_p99_ms": _ms(_pct(steady, 99)),
@@ -296,7 +296,7 @@ def run_storm(cfg: StormConfig, say: Any = print) -> dict[str, Any]:
     try:
         prepare_schema(cluster)
         say(f"[storm] direct: {WORKLOAD.client_connections} client connections to max_connections={MAX_CONNECTIONS}, "
-            f"{cfg.duration:.0f} s")
+            f"{cfg.duration_s:.0f} s")
         results["direct"] = Storm("direct", cluster.conninfo(dbname=APP_USER, user=APP_USER), cfg).run(cluster)
         _wait_for_backends_gone(cluster)
         bouncer = Pgbouncer.start_new(
@@ -309,7 +309,7 @@ def run_storm(cfg: StormConfig, say: Any = print) -> dict[str, Any]:
             },
         )
         say(f"[storm] pgbouncer: {WORKLOAD.client_connections} client connections -> pool of {pool_size} "
-            f"(sizing.connection_budget), {cfg.duration:.0f} s")
+            f"(sizing.connection_budget), {cfg.duration_s:.0f} s")
         results["pgbouncer"] = Storm("pgbouncer", bouncer.conninfo(), cfg).run(cluster)
     finally:
         if bouncer is not None:
@@ -325,18 +325,18 @@ def run_storm(cfg: StormConfig, say: Any = print) -> dict[str, Any]:
         "workload": {"lambda_concurrency": WORKLOAD.lambda_concurrency, "ecs_tasks": WORKLOAD.ecs_tasks,
                      "ecs_pool_size": WORKLOAD.ecs_pool_size, "client_connections": WORKLOAD.client_connections,
                      "mix": "70% read by id, 20% update, 10% insert; one transaction each",
-                     "think_time_mean_s": cfg.think},
+                     "think_time_mean_s": cfg.think_s},
         "server": {"max_connections": MAX_CONNECTIONS, "superuser_reserved_connections": 3, "instance_class": INSTANCE_CLASS},
         "budget": budget.summary(),
         "pgbouncer_pool_size": pool_size,
-        "duration_s": cfg.duration,
+        "duration_s": cfg.duration_s,
         "wall_s": round(time.monotonic() - started, 1),
         "modes": results,
     }
 
 
-def _wait_for_backends_gone(cluster: PgCluster, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
+def _wait_for_backends_gone(cluster: PgCluster, timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         out = cluster.sql("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
                           f"AND usename <> '{PG_USER}'")
@@ -347,12 +347,12 @@ def _wait_for_backends_gone(cluster: PgCluster, timeout: float = 20) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.storm", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=20.0)
-    parser.add_argument("--think", type=float, default=0.5, help="mean think time between requests (s)")
+    parser.add_argument("--duration-s", type=float, default=20.0)
+    parser.add_argument("--think-s", type=float, default=0.5, help="mean think time between requests (s)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "storm.json")
     args = parser.parse_args(argv)
     logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
-    document = run_storm(StormConfig(duration=args.duration, think=args.think))
+    document = run_storm(StormConfig(duration_s=args.duration_s, think_s=args.think_s))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(document, indent=1) + "\n")
