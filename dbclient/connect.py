@@ -330,9 +330,9 @@ class AddressWatch:
     """
 
     def __init__(self, host: str, port: int, interval_s: float,
-                 resolve: Callable[[str, int], list[str]] = _addresses) -> None:
+                 resolve: Callable[[str, int], list[str]] | None = None) -> None:
         self.host, self.port, self.interval_s = host, port, interval_s
-        self._resolve = resolve
+        self._resolve = resolve if resolve is not None else _addresses
         self._lock = threading.Lock()
         self._latest: list[str] | None = None
         self._resolving = False
