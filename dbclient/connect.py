@@ -5,6 +5,9 @@ when the kernel gives up on the TCP connection, which takes minutes.  The
 settings here bound every stage:
 
 * ``connect_timeout_s``: establishing a connection (TCP + TLS + authentication).
+* ``resolve_interval_s``: while a connect is pending the name is resolved again; when a
+  failover has moved it elsewhere the connect is abandoned (:class:`~dbclient.errors.EndpointMoved`)
+  rather than waited out to ``connect_timeout_s``, which libpq cannot set under 2 s.
 * TCP keepalives (``keepalives_idle_s`` / ``keepalives_interval_s`` / ``keepalives_count``): an idle
   connection to a host that disappeared is noticed in ``idle + interval * count``
   seconds.
@@ -49,6 +52,7 @@ from dbclient.deadline import current_deadline
 from dbclient.errors import EndpointMoved, LoginRejected, MissingSetting, OperationTimeout
 
 __all__ = [
+    "AddressWatch",
     "ConnectionSettings",
     "DeadlineConnection",
     "connect",
