@@ -64,11 +64,12 @@ def _f(value: float | None, digits: int = 1) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def default_max_attempts() -> int:
-    """dbclient's default ``max_attempts`` of :func:`dbclient.retry.run_transaction`."""
+def default_max_attempts() -> str:
+    """dbclient's default ``max_attempts`` of :func:`dbclient.retry.run_transaction` (None: bounded by the budget)."""
     from dbclient.retry import run_transaction
 
-    return int(inspect.signature(run_transaction).parameters["max_attempts"].default)
+    default = inspect.signature(run_transaction).parameters["max_attempts"].default
+    return "budget-bound" if default is None else str(default)
 
 
 def long_outage_markdown(doc: dict[str, Any]) -> list[str]:

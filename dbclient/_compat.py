@@ -9,7 +9,8 @@ connect).  Everything else goes through public API.  The internals used:
   which it raises when *timeout* expires (since psycopg 3.2);
 * ``Connection._connect_gen(conninfo)``, the generator ``Connection.connect``
   drives with ``waiting.wait_conn``, which resumes it every ``interval`` (0.1 s)
-  even when the socket is not ready: that is where a deadline can cut in.
+  even when the socket is not ready: that is where a deadline, or the news that
+  the host name moved (:mod:`dbclient.connect`), can cut in.
 
 They are checked when this module is imported: a psycopg without them raises
 :class:`~dbclient.errors.PsycopgIncompatible` naming its version, and
@@ -19,19 +20,30 @@ names) against the installed psycopg.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import inspect
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import Row
 
 from dbclient.deadline import current_deadline
 from dbclient.errors import OperationTimeout, PsycopgIncompatible
 
-__all__ = ["PSYCOPG_VERSION", "TESTED_PSYCOPG", "BoundedWaitConnection", "WaitTimeout", "connect_gen_until"]
+__all__ = [
+    "PSYCOPG_VERSION",
+    "TESTED_PSYCOPG",
+    "AbandonCheck",
+    "BoundedWaitConnection",
+    "WaitTimeout",
+    "abandon_connect_when",
+    "connect_gen_until",
+]
 
 PSYCOPG_VERSION: tuple[int, int] = (
     int(psycopg.__version__.split(".")[0]),
@@ -62,25 +74,48 @@ if _missing():
 WaitTimeout: type[psycopg.OperationalError] = pg_errors._WaitTimeout
 
 
-def connect_gen_until(gen: Generator[Any, Any, Any], deadline: float) -> Generator[Any, Any, Any]:
+#: Called with the address a pending connect attempt goes to (libpq's ``hostaddr``, "" when none); returns
+#: the exception that abandons the attempt, or None to keep waiting.
+AbandonCheck = Callable[[str], BaseException | None]
+
+_abandon_check: contextvars.ContextVar[AbandonCheck | None] = contextvars.ContextVar(
+    "dbclient_abandon_connect", default=None
+)
+
+
+@contextlib.contextmanager
+def abandon_connect_when(check: AbandonCheck | None) -> Iterator[None]:
+    """Within the block, every pending connect attempt polls *check* (see :data:`AbandonCheck`)."""
+    token = _abandon_check.set(check)
+    try:
+        yield
+    finally:
+        _abandon_check.reset(token)
+
+
+def connect_gen_until(
+    gen: Generator[Any, Any, Any], deadline: float | None, abandon: Callable[[], BaseException | None] | None = None
+) -> Generator[Any, Any, Any]:
     """Drive psycopg's connection generator *gen*, raising :class:`OperationTimeout` past *deadline*.
 
     ``waiting.wait_conn`` resumes the generator at least every 0.1 s, so the
     connection attempt ends within that of the deadline; the abandoned attempt's
-    PGconn is closed with the generator.
+    PGconn is closed with the generator.  *abandon*, polled at the same pace, ends
+    the attempt early with the exception it returns.
     """
     try:
         item = next(gen)
         while True:
-            if time.monotonic() >= deadline:
+            if deadline is not None and time.monotonic() >= deadline:
                 raise OperationTimeout("no time left in the deadline to finish opening the connection")
+            if abandon is not None and (reason := abandon()) is not None:
+                raise reason
             ready = yield item
             item = gen.send(ready)
     except StopIteration as stop:
         return stop.value
     finally:
         gen.close()
-
 
 
 class BoundedWaitConnection(psycopg.Connection[Row]):
@@ -115,4 +150,11 @@ class BoundedWaitConnection(psycopg.Connection[Row]):
         # psycopg's connect_timeout cannot go under 2 s; the caller's deadline (dbclient.deadline) can.
         gen = super()._connect_gen(conninfo)
         deadline = current_deadline()
-        return gen if deadline is None else connect_gen_until(gen, deadline)
+        check = _abandon_check.get()
+        if deadline is None and check is None:
+            return gen
+        abandon = None
+        if check is not None:
+            address = str(conninfo_to_dict(conninfo).get("hostaddr") or "")
+            abandon = lambda: check(address)  # noqa: E731
+        return connect_gen_until(gen, deadline, abandon)

@@ -5,6 +5,9 @@ when the kernel gives up on the TCP connection, which takes minutes.  The
 settings here bound every stage:
 
 * ``connect_timeout_s``: establishing a connection (TCP + TLS + authentication).
+* ``resolve_interval_s``: while a connect is pending the name is resolved again; when a
+  failover has moved it elsewhere the connect is abandoned (:class:`~dbclient.errors.EndpointMoved`)
+  rather than waited out to ``connect_timeout_s``, which libpq cannot set under 2 s.
 * TCP keepalives (``keepalives_idle_s`` / ``keepalives_interval_s`` / ``keepalives_count``): an idle
   connection to a host that disappeared is noticed in ``idle + interval * count``
   seconds.
@@ -46,9 +49,10 @@ from psycopg.rows import Row
 
 from dbclient import _compat
 from dbclient.deadline import current_deadline
-from dbclient.errors import LoginRejected, MissingSetting, OperationTimeout
+from dbclient.errors import EndpointMoved, LoginRejected, MissingSetting, OperationTimeout
 
 __all__ = [
+    "AddressWatch",
     "ConnectionSettings",
     "DeadlineConnection",
     "connect",
@@ -105,6 +109,11 @@ class ConnectionSettings:
     #: 5 s suits the short OLTP transactions this library is for; raise it (and
     #: statement_timeout_ms) for reporting queries.
     operation_timeout_s: float | None = 5.0
+    #: While a connect is pending, the host name is resolved again this often; when it no longer
+    #: resolves to the address being connected (a failover moved the endpoint), the connect is
+    #: abandoned at once (:class:`EndpointMoved`) instead of waiting out ``connect_timeout_s``.
+    #: None: never.  Applies within a deadline (:func:`dbclient.retry.run_transaction`).
+    resolve_interval_s: float | None = 0.25
     #: psycopg prepares a query server-side after this many executions.  Off (None) by
     #: default: a PREPAREd statement pins the client's session in RDS Proxy (no more
     #: multiplexing) and does not survive the proxy switching backends.
@@ -118,6 +127,8 @@ class ConnectionSettings:
             raise ValueError(f"connect_timeout_s must be at least {MIN_CONNECT_TIMEOUT_S} seconds, got {self.connect_timeout_s}")
         if self.operation_timeout_s is not None and self.operation_timeout_s <= 0:
             raise ValueError(f"operation_timeout_s must be positive, got {self.operation_timeout_s}")
+        if self.resolve_interval_s is not None and self.resolve_interval_s <= 0:
+            raise ValueError(f"resolve_interval_s must be positive, got {self.resolve_interval_s}")
 
     @property
     def effective_sslmode(self) -> str:
@@ -290,8 +301,12 @@ def connect(settings: ConnectionSettings, **extra: Any) -> DeadlineConnection[An
         kwargs["host"] = ",".join([settings.host] * len(addresses))
         kwargs["hostaddr"] = ",".join(addresses)
     kwargs.update(extra)
+    watch = None
+    if deadline is not None and addresses and settings.resolve_interval_s is not None:
+        watch = AddressWatch(settings.host, settings.port, settings.resolve_interval_s)
     try:
-        conn: DeadlineConnection[Any] = DeadlineConnection.connect(**kwargs)
+        with _compat.abandon_connect_when(watch.moved if watch is not None else None):
+            conn: DeadlineConnection[Any] = DeadlineConnection.connect(**kwargs)
     except psycopg.OperationalError as exc:
         if login_rejected(exc):
             raise LoginRejected(f"login rejected by {settings.host}:{settings.port} for user {settings.user!r}: {exc}") from None
@@ -303,6 +318,57 @@ def connect(settings: ConnectionSettings, **extra: Any) -> DeadlineConnection[An
     return conn
 
 
+def _addresses(host: str, port: int) -> list[str]:
+    """The addresses *host* resolves to now, in resolver order (blocking)."""
+    found = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in found))
+
+
+class AddressWatch:
+    """Resolves *host* again, every *interval_s*, while a connect to one of its addresses is pending.
+
+    :meth:`moved` is polled by the pending connect (every 0.1 s, see
+    :func:`dbclient._compat.connect_gen_until`); it never blocks: each resolution
+    runs in a helper thread, one at a time (a slow resolver delays the news, never
+    the connect, and never piles up threads).  A failed resolution changes nothing.
+    """
+
+    def __init__(self, host: str, port: int, interval_s: float,
+                 resolve: Callable[[str, int], list[str]] | None = None) -> None:
+        self.host, self.port, self.interval_s = host, port, interval_s
+        self._resolve = resolve if resolve is not None else _addresses
+        self._lock = threading.Lock()
+        self._latest: list[str] | None = None
+        self._resolving = False
+        self._next_at = time.monotonic() + interval_s
+
+    def refresh(self) -> None:
+        """Resolve the name now (blocking) and keep the answer; errors keep the previous one."""
+        try:
+            latest: list[str] | None = self._resolve(self.host, self.port)
+        except OSError:
+            latest = None
+        with self._lock:
+            if latest:
+                self._latest = latest
+            self._resolving = False
+
+    def moved(self, address: str) -> EndpointMoved | None:
+        """An :class:`EndpointMoved` if the latest answer no longer includes *address*, else None."""
+        now = time.monotonic()
+        with self._lock:
+            latest = self._latest
+            start = not self._resolving and now >= self._next_at
+            if start:
+                self._resolving = True
+                self._next_at = now + self.interval_s
+        if start:
+            threading.Thread(target=self.refresh, name="dbclient-reresolve", daemon=True).start()
+        if address and latest and address not in latest:
+            return EndpointMoved(f"{self.host} now resolves to {', '.join(latest)}, not {address}; connect abandoned")
+        return None
+
+
 def _resolve_before(host: str, port: int, deadline: float) -> list[str]:
     """The addresses of *host*, resolved by *deadline* ([] when there is nothing to resolve).
 
@@ -312,13 +378,13 @@ def _resolve_before(host: str, port: int, deadline: float) -> list[str]:
     """
     if not host or host.startswith("/") or "," in host or _is_ip_address(host):
         return []
-    found: list[Any] = []
+    found: list[str] = []
     failed: list[OSError] = []
     done = threading.Event()
 
     def resolve() -> None:
         try:
-            found.extend(socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP, type=socket.SOCK_STREAM))
+            found.extend(_addresses(host, port))
         except OSError as exc:
             failed.append(exc)
         finally:
@@ -329,7 +395,7 @@ def _resolve_before(host: str, port: int, deadline: float) -> list[str]:
         raise OperationTimeout(f"resolving {host!r} did not finish within the deadline")
     if failed:
         raise psycopg.OperationalError(f"failed to resolve host {host!r}: {failed[0]}")
-    return list(dict.fromkeys(str(info[4][0]) for info in found))
+    return found
 
 
 def _is_ip_address(host: str) -> bool:

@@ -13,6 +13,7 @@ __all__ = [
     "BadRequest",
     "CommitOutcomeUnknown",
     "CredentialsUnavailable",
+    "EndpointMoved",
     "Error",
     "LayerBuildFailed",
     "LoginRejected",
@@ -35,6 +36,15 @@ class OperationTimeout(psycopg.OperationalError, Error):
     """The server did not answer within the client-side deadline; the connection has been closed.
 
     It has no SQLSTATE: :func:`dbclient.retry.classify` treats it as a lost connection.
+    """
+
+
+class EndpointMoved(psycopg.OperationalError, Error):
+    """A pending connect was abandoned: the host name now resolves to other addresses (a failover moved it).
+
+    Like a refused connect, :func:`dbclient.retry.classify` treats it as a lost
+    connection; :func:`dbclient.retry.run_transaction` retries it without backoff,
+    on a fresh resolution that reaches the new address.
     """
 
 

@@ -28,7 +28,7 @@ COMMIT the library looks the key up and returns the stored result instead of
 running ``fn`` again.  The lookup is the next attempt like any retry: after the
 backoff sleep, on a new connection (a fresh name resolution, so it reaches the
 new primary rather than the address that just failed), reported to ``on_retry``,
-and counted against *max_attempts* and the deadline.  Because the key row is inserted before ``fn`` runs, a
+and counted against the attempts and the deadline.  Because the key row is inserted before ``fn`` runs, a
 retry that races a COMMIT still in flight waits on that row's lock and then sees
 the committed key: the work is never applied twice.
 
@@ -47,6 +47,7 @@ import contextlib
 import enum
 import json
 import logging
+import math
 import random
 import threading
 import time
@@ -61,7 +62,7 @@ from psycopg import IsolationLevel, sql
 
 from dbclient.connect import DeadlineConnection
 from dbclient.deadline import connect_deadline
-from dbclient.errors import CommitOutcomeUnknown, LoginRejected, RetriesExhausted
+from dbclient.errors import CommitOutcomeUnknown, EndpointMoved, LoginRejected, RetriesExhausted
 from dbclient.jsonutil import to_json
 
 __all__ = [
@@ -79,6 +80,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: The least time worth a final attempt before the deadline (a connect and a short transaction in-region).
+_FINAL_ATTEMPT_S = 0.1
 
 #: Table holding idempotency keys and results (created by ``dbclient/schema.sql``).
 IDEMPOTENCY_TABLE = "dbclient_idempotency_keys"
@@ -130,18 +134,30 @@ def classify(exc: BaseException) -> ErrorClass:
 
 @dataclass(frozen=True)
 class Backoff:
-    """Exponential backoff with full jitter: attempt *n* sleeps ``uniform(0, min(cap_s, base_s * 2**n))``."""
+    """Exponential backoff with full jitter: attempt *n* sleeps ``uniform(0, min(cap_s, base_s * 2**n))``.
+
+    Every sleep is at least *min_s* (which bounds the attempts a budget can hold).
+    *cap_s* bounds how late a client notices a server that is back: a crashed
+    primary refuses connects at once, so the client is asleep when the new one
+    starts to accept writes and resumes at most ``cap_s`` (plus one connect) later.
+    """
 
     base_s: float = 0.05
-    cap_s: float = 1.0
+    cap_s: float = 0.5
+    min_s: float = 0.01
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_s <= self.base_s <= self.cap_s:
+            raise ValueError(f"Backoff needs 0 < min_s <= base_s <= cap_s; got min_s={self.min_s}, "
+                             f"base_s={self.base_s}, cap_s={self.cap_s}")
 
     def ceiling_s(self, attempt: int) -> float:
         """Upper bound of the sleep after failed attempt number *attempt* (0-based)."""
         return min(self.cap_s, self.base_s * (2 ** min(attempt, 62)))
 
     def delay_s(self, attempt: int, rng: random.Random | None = None) -> float:
-        """The sleep after failed attempt number *attempt*: uniform in ``[0, ceiling_s(attempt)]``."""
-        return (rng or random).uniform(0.0, self.ceiling_s(attempt))
+        """The sleep after failed attempt number *attempt*: uniform in ``[0, ceiling_s(attempt)]``, at least *min_s*."""
+        return max(self.min_s, (rng or random).uniform(0.0, self.ceiling_s(attempt)))
 
 
 @runtime_checkable
@@ -332,7 +348,7 @@ def run_transaction(
     connection_source: Source,
     idempotency_key: str | None = None,
     deadline_s: float = 30.0,
-    max_attempts: int = 50,
+    max_attempts: int | None = None,
     unsafe_to_retry: bool = False,
     isolation_level: IsolationLevel | None = None,
     credentials: Refreshable | None = None,
@@ -352,10 +368,13 @@ def run_transaction(
     :param idempotency_key: makes the transaction safe to retry after a lost COMMIT.
         The result must be JSON-serializable (decimals and datetimes are turned into
         strings); with a key the JSON form is returned, on the first run as on a replay.
-    :param deadline_s: overall budget for all attempts, backoff sleeps and network waits.
-    :param max_attempts: at most this many attempts.  The deadline is what normally ends
-        retrying: a failover keeps connections failing for seconds, and a small attempt
-        count would give up in the middle of it.
+    :param deadline_s: overall budget for all attempts, backoff sleeps and network waits.  A retryable
+        failure that persists is raised (:class:`RetriesExhausted`) at the deadline, not before: the last
+        sleep is shortened so that a final attempt still fits.
+    :param max_attempts: at most this many attempts.  None (the default): the deadline alone ends
+        retrying (a failover keeps connections failing for a minute or two, and a fixed count would
+        give up in the middle of it); the count is then bounded by what the budget can hold, every
+        sleep being at least ``backoff.min_s``.
     :param unsafe_to_retry: ``fn`` has effects outside the transaction: once it has
         started, no failure is retried (a failure to get a connection still is).
     :param isolation_level: e.g. ``IsolationLevel.SERIALIZABLE``.
@@ -366,9 +385,12 @@ def run_transaction(
         the key could not be looked up within the deadline or *max_attempts*.
     :raises RetriesExhausted: a retryable failure persisted past *max_attempts* or the deadline.
     """
-    if max_attempts < 1:
+    if max_attempts is not None and max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
     deadline = time.monotonic() + deadline_s
+    # Without a count from the caller, the most attempts the budget can hold: one per minimum sleep,
+    # plus the credential refresh (no sleep) and the final attempt (a shortened sleep).
+    attempt_limit = max_attempts if max_attempts is not None else math.ceil(max(0.0, deadline_s) / backoff.min_s) + 3
     refreshed = False
     attempt = 0
     #: A COMMIT was lost: before fn runs again, look the idempotency key up (itself an attempt).
@@ -419,8 +441,17 @@ def run_transaction(
                     credentials.refresh()
                 refreshed = True
         attempt += 1
-        delay = 0.0 if kind is ErrorClass.AUTH else backoff.delay_s(attempt - 1, rng)
-        if attempt >= max_attempts or time.monotonic() + delay >= deadline:
+        if kind is ErrorClass.AUTH:
+            delay = 0.0
+        elif isinstance(error, EndpointMoved):
+            delay = backoff.min_s  # the name points elsewhere now: go there, no backoff
+        else:
+            delay = backoff.delay_s(attempt - 1, rng)
+        remaining_s = deadline - time.monotonic()
+        out_of_time = remaining_s <= _FINAL_ATTEMPT_S
+        if attempt >= attempt_limit or out_of_time:
+            if out_of_time and remaining_s > 0 and attempt < attempt_limit:
+                sleep(remaining_s)  # too short for another attempt: the error comes at the deadline, not before
             if outcome_unknown:
                 raise CommitOutcomeUnknown(
                     "the connection was lost during COMMIT and the idempotency key could not be checked "
@@ -431,6 +462,8 @@ def run_transaction(
                 attempts=attempt,
                 last=error,
             ) from error
+        # A sleep that would reach the deadline is cut short, to leave time for a final attempt.
+        delay = min(delay, remaining_s - _FINAL_ATTEMPT_S)
         logger.warning(
             "transaction attempt %d failed (%s, sqlstate %s)%s; retrying in %.3f s",
             attempt, kind.value, getattr(error, "sqlstate", None),
