@@ -98,7 +98,7 @@ class DrillConfig:
     keepalives_count: int = 2
     txn_deadline_s: float = 60.0
     txn_max_attempts: int = 1000
-    #: dbclient's Backoff cap for the drill (its default is 1.0 s).
+    #: dbclient's Backoff cap for the tuned drill clients (the same as its default since the long-outage fixes).
     backoff_cap_s: float = 0.5
     #: Operation budgets (run_transaction's deadline_s) of the long-outage drill's clients.
     long_budget_s: float = 60.0
