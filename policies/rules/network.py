@@ -428,10 +428,8 @@ def _check_public(type_: str, name: str, props: Props, config: Config, report: R
 def _default_group_reason(index: StackIndex, db: Res) -> str | None:
     """Why *db* sits in its VPC's default security group, or None when it does not (or cannot be told)."""
     value = db.props.get("vpcSecurityGroupIds")
-    deps = db.deps("vpcSecurityGroupIds")
-    if value is None or (isinstance(value, list) and not value) or (is_unknown(value) and not deps):
-        # Omitted (an unknown without dependencies is the provider filling in an omitted value):
-        # RDS attaches the default group of the subnet group's VPC.
+    if value is None or (isinstance(value, list) and not value):
+        # Omitted: RDS attaches the default group of the subnet group's VPC.
         return "sets no vpcSecurityGroupIds, so RDS attaches the VPC's default security group"
     defaults = index.referenced(db, "vpcSecurityGroupIds", DEFAULT_SECURITY_GROUP)
     default_ids = {
