@@ -247,8 +247,8 @@ SECTIONS: tuple[Section, ...] = (
         S("maxConnections", "int", None, "max_connections, only to raise the class default and only if the memory "
           "check passes (a pending-reboot parameter); unset keeps the RDS default.", low=1, high=262143,
           default_text="unset (RDS default)"),
-        S("workMemKb", "int", None, "work_mem; shared_buffers + work_mem x the connections busy at the design point (20 % of those the "
-          "proxy may open) must fit in memory.",
+        S("workMemKb", "int", None, "work_mem; shared_buffers + work_mem x the connections busy at the design point "
+          "(20 % of those the proxy may open) must fit in memory.",
           low=64, high=2097151, unit="kB", default_text="unset (4 MB)"),
         S("idleInTransactionSessionTimeoutMs", "int", 300000, "Ends sessions idle in a transaction this long.",
           low=1000, high=86400000, unit="ms", note="1 s to 24 h"),
