@@ -16,8 +16,9 @@ dependencies.  What those properties look like depends on the run:
     ``Analyze`` gets the inputs with every reference known.  ``AnalyzeStack`` gets the stored state: known
     ids, ARNs, endpoints and names (``gate/fakes.py``), security groups' ``ingress``/``egress`` lists as a
     refresh reads them back from AWS (inline rules plus every separate rule resource attached to the group),
-    and an instance declared without security groups in the VPC's default group.  Values AWS would choose
-    for other omitted properties are not guessed: they stay absent, as in the inputs.
+    and an instance declared without security groups in the VPC's default group (whose id the VPC's
+    ``defaultSecurityGroupId`` holds).  Values AWS would choose for other omitted properties are not
+    guessed: they stay absent, as in the inputs.
 
 Which properties a provider computes comes from the provider SDK's own types: an output that the SDK
 types as always present (``pulumi.Output[str]``, not ``Output[Optional[str]]``) is, in a bridged
@@ -61,6 +62,7 @@ OPERATIONS: tuple[Operation, ...] = ("preview", "up")
 DEFAULT_VPC_SECURITY_GROUP_ID = "sg-0defa017defa017de"
 
 _SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+_VPC_TYPES = ("aws:ec2/vpc:Vpc", "aws:ec2/defaultVpc:DefaultVpc")
 _RULE_TYPES = (
     "aws:ec2/securityGroupRule:SecurityGroupRule",
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
@@ -197,6 +199,9 @@ def deployed_outputs(
             out.update({direction: [*inline, *lists.get(direction, [])]})
     if resource.type == "aws:rds/instance:Instance" and not resource.inputs.get("vpcSecurityGroupIds"):
         out.update({"vpcSecurityGroupIds": [DEFAULT_VPC_SECURITY_GROUP_ID]})
+    if resource.type in _VPC_TYPES and not resource.outputs.get("defaultSecurityGroupId"):
+        # The group EC2 creates with the VPC (the provider's computed default_security_group_id).
+        out.update({"defaultSecurityGroupId": DEFAULT_VPC_SECURITY_GROUP_ID})
     return out
 
 

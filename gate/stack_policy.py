@@ -13,7 +13,6 @@ In order:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -96,11 +95,6 @@ def stack_environment(stack: str, stack_config: Mapping[str, Any]) -> str:
     from components.config import NAMESPACE, load_config
 
     prefix = f"{NAMESPACE}:"
-
-    def source(key: str) -> str | None:
-        value = stack_config.get(prefix + key)
-        if value is None:
-            return None
-        return value if isinstance(value, str) else json.dumps(value)
-
-    return load_config(source, stack=stack).environment
+    # Every key of the namespace (the loader refuses unknown ones) and the region, as the program reads them.
+    source = {key[len(prefix):]: value for key, value in stack_config.items() if key.startswith(prefix)}
+    return load_config(source, stack=stack, region=stack_config.get("aws:region")).environment

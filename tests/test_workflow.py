@@ -151,7 +151,9 @@ def test_the_readme_deploy_steps_are_the_workflow_steps(workflow: dict[str, Any]
     code = "\n".join(section.split("```")[1::2])  # the fenced blocks
     readme_commands = [shlex.split(line.split("#", 1)[0]) for line in code.splitlines() if line.strip()]
     steps = _steps(workflow, "preview")
-    for predicate in (lambda s: _runs(s, "make", "layer"), lambda s: _runs(s, "python", "-m", "venv", "policies/venv")):
+    # The pack's venv step: `make policy-venv`, or the commands that target runs spelt out.
+    policy_venv = lambda s: _runs(s, "make", "policy-venv") or _runs(s, "python", "-m", "venv", "policies/venv")  # noqa: E731
+    for predicate in (lambda s: _runs(s, "make", "layer"), policy_venv):
         for command in _commands(steps[_index(steps, predicate)]):
             # The README writes python3 (a bare `python` may be absent outside setup-python).
             wanted = ["python3", *command[1:]] if command[0] == "python" else command

@@ -13,7 +13,6 @@ from .db_instances import (
     parameter_value,
     region_of,
     replication_source,
-    stated,
     uses_external_group,
 )
 from .policy_factory import Config, Props, resource_policy, stack_policy
@@ -238,7 +237,7 @@ def _check_replica_source(index: StackIndex, config: Config, report: ReportViola
         if not is_replica(replica.props):
             continue
         source = replication_source(index, replica)
-        if source is not None and as_number(stated(source, "backupRetentionPeriod")) == 0:
+        if source is not None and as_number(source.props.get("backupRetentionPeriod")) == 0:
             report(
                 f"{replica.label} replicates {source.label}, which has backupRetentionPeriod = 0: RDS refuses to "
                 "create a read replica of an instance without automated backups, so `pulumi up` fails; set the "
@@ -246,7 +245,7 @@ def _check_replica_source(index: StackIndex, config: Config, report: ReportViola
                 replica.urn,
             )
         regions = _cross_region(index, replica, source)
-        kms = stated(replica, "kmsKeyId")
+        kms = replica.props.get("kmsKeyId")
         if (
             regions is not None
             and source is not None

@@ -102,9 +102,7 @@ def _grants(index: StackIndex, role: Res) -> _Grants:
             docs.append((doc, owner))
 
     inline = role.props.get("inlinePolicies")
-    # Unknown with no property dependency: the provider computes it (a preview's planned outputs), the
-    # program did not set it, so the role has no inline policy from this program.
-    if is_unknown(inline) and role.deps("inlinePolicies"):
+    if is_unknown(inline):  # computed from another resource (a provider-computed unknown is left out of props)
         undetermined = True
     for entry in as_list(inline):
         if isinstance(entry, dict) and entry.get("policy") is not None:

@@ -21,20 +21,6 @@ MAX_REPLICATION_DEPTH = 5
 _ARN_REGION = re.compile(r"^arn:aws[a-z-]*:rds:([a-z0-9-]+):")
 
 
-def stated(res: Res, prop: str) -> Any:
-    """The value the program gave *prop*, as a stack policy must read it.
-
-    None when absent, and also when unknown without a property dependency: in a preview's planned
-    outputs the engine shows a property the provider computes (an omitted ``engineVersion``,
-    ``kmsKeyId`` or ``storageEncrypted``) as unknown, while the checked inputs omit it.  An unknown
-    computed from another resource (``kms_key_id=key.arn``) keeps its dependency and stays unknown.
-    """
-    value = res.props.get(prop)
-    if is_unknown(value) and not res.deps(prop):
-        return None
-    return value
-
-
 def replication_source(index: StackIndex, replica: Res) -> Res | None:
     """The stack's instance a replica replicates (by dependency, identifier or ARN), None if outside the stack."""
     value = replica.props.get("replicateSourceDb")
@@ -76,7 +62,7 @@ def engine_major_of(index: StackIndex, instance: Res) -> int | None:
     """The PostgreSQL major version an instance runs: its ``engineVersion``, a replica's from its source."""
     current = instance
     for _ in range(MAX_REPLICATION_DEPTH):
-        version = stated(current, "engineVersion")
+        version = current.props.get("engineVersion")
         if isinstance(version, str) and version:
             return pg.engine_major(version)
         if not is_replica(current.props):
@@ -90,7 +76,7 @@ def engine_major_of(index: StackIndex, instance: Res) -> int | None:
 
 def engine_version_state(instance: Res) -> str:
     """``"set"``, ``"unknown"`` (computed) or ``"unset"`` for an instance's own engineVersion."""
-    version = stated(instance, "engineVersion")
+    version = instance.props.get("engineVersion")
     if is_unknown(version):
         return "unknown"
     return "set" if isinstance(version, str) and version else "unset"

@@ -33,6 +33,7 @@ from .rds_lookups import engine_of, is_replica, proxy_links
 from .resource_types import (
     CLUSTER,
     DEFAULT_SECURITY_GROUP,
+    DEFAULT_VPC,
     INSTANCE,
     PROXY,
     PROXY_ENDPOINT,
@@ -42,6 +43,7 @@ from .resource_types import (
     SG_RULE,
     SUBNET,
     SUBNET_GROUP,
+    VPC,
     label,
 )
 from .stack_index import Res, StackIndex
@@ -428,10 +430,8 @@ def _check_public(type_: str, name: str, props: Props, config: Config, report: R
 def _default_group_reason(index: StackIndex, db: Res) -> str | None:
     """Why *db* sits in its VPC's default security group, or None when it does not (or cannot be told)."""
     value = db.props.get("vpcSecurityGroupIds")
-    deps = db.deps("vpcSecurityGroupIds")
-    if value is None or (isinstance(value, list) and not value) or (is_unknown(value) and not deps):
-        # Omitted (an unknown without dependencies is the provider filling in an omitted value):
-        # RDS attaches the default group of the subnet group's VPC.
+    if value is None or (isinstance(value, list) and not value):
+        # Omitted: RDS attaches the default group of the subnet group's VPC.
         return "sets no vpcSecurityGroupIds, so RDS attaches the VPC's default security group"
     defaults = index.referenced(db, "vpcSecurityGroupIds", DEFAULT_SECURITY_GROUP)
     default_ids = {
@@ -439,6 +439,17 @@ def _default_group_reason(index: StackIndex, db: Res) -> str | None:
     }
     if defaults or any(isinstance(v, str) and v in default_ids for v in as_list(value)):
         return "lists the VPC's default security group (aws.ec2.DefaultSecurityGroup) in vpcSecurityGroupIds"
+    # A VPC's defaultSecurityGroupId (known once it exists): the group RDS attached when the program set none
+    # (the deployed state lists it), or one the program listed by that attribute.
+    vpc_defaults = [v for t in (VPC, DEFAULT_VPC) for v in index.referenced(db, "vpcSecurityGroupIds", t)]
+    vpc_default_ids = {
+        v.props.get("defaultSecurityGroupId")
+        for type_ in (VPC, DEFAULT_VPC)
+        for v in index.of_type(type_)
+        if isinstance(v.props.get("defaultSecurityGroupId"), str)
+    }
+    if vpc_defaults or any(isinstance(v, str) and v in vpc_default_ids for v in as_list(value)):
+        return "is in the VPC's default security group (the VPC's defaultSecurityGroupId)"
     return None
 
 

@@ -24,6 +24,8 @@ KMS_KEY = "aws:kms/key:Key"
 DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
 SUBNET_GROUP = "aws:rds/subnetGroup:SubnetGroup"
 SUBNET = "aws:ec2/subnet:Subnet"
+VPC = "aws:ec2/vpc:Vpc"
+DEFAULT_VPC = "aws:ec2/defaultVpc:DefaultVpc"
 LAMBDA_FUNCTION = "aws:lambda/function:Function"
 ECS_TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 
@@ -47,6 +49,8 @@ _SHORT = {
     DEFAULT_SECURITY_GROUP: "aws.ec2.DefaultSecurityGroup",
     SUBNET_GROUP: "aws.rds.SubnetGroup",
     SUBNET: "aws.ec2.Subnet",
+    VPC: "aws.ec2.Vpc",
+    DEFAULT_VPC: "aws.ec2.DefaultVpc",
     LAMBDA_FUNCTION: "aws.lambda.Function",
     ECS_TASK_DEFINITION: "aws.ecs.TaskDefinition",
 }

@@ -8,7 +8,7 @@ from typing import Any
 
 from pulumi_policy import StackValidationArgs
 
-from .property_values import plain
+from .property_values import is_unknown, plain
 from .resource_types import label
 
 
@@ -34,9 +34,19 @@ class Res:
 
     @property
     def props(self) -> dict[str, Any]:
+        """The resource's properties, a property the provider computes on its own left out.
+
+        In a preview's planned outputs (``AnalyzeStack`` of a new stack) the engine shows every property the
+        provider computes as unknown, including ones the program omitted (``storageEncrypted``, a key's
+        ``policy``, ``inlinePolicies``).  A top-level unknown WITH a property dependency was computed from
+        another resource by the program; one WITHOUT was not set by the program, so it is left out here and
+        every stack policy judges it at its AWS/provider default, exactly as in the inputs and the deployed
+        state.  (Resource policies see the inputs, which never hold provider-computed unknowns.)
+        """
         if self._props is None:
             converted = plain(self._raw_props)
-            self._props = converted if isinstance(converted, dict) else {}
+            props = converted if isinstance(converted, dict) else {}
+            self._props = {k: v for k, v in props.items() if not (is_unknown(v) and not self.deps(k))}
         return self._props
 
     @property

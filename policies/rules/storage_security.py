@@ -13,7 +13,7 @@ from typing import Any
 from pulumi_policy import ReportViolation, Severity
 
 from . import instance_limits as limits
-from .db_instances import MAX_REPLICATION_DEPTH, replication_source, stated
+from .db_instances import MAX_REPLICATION_DEPTH, replication_source
 from .policy_factory import Config, Props, resource_policy, stack_policy
 from .property_values import as_bool, as_number, as_str, is_unknown
 from .rds_lookups import is_replica
@@ -47,7 +47,7 @@ def _snapshot_encryption(index: StackIndex, instance: Res, depth: int) -> tuple[
         instance, "snapshotIdentifier", SNAPSHOT_COPY, ref, ("targetDbSnapshotIdentifier", "dbSnapshotArn", "id")
     )
     if copy is not None:
-        if _is_set(stated(copy, "kmsKeyId")):
+        if _is_set(copy.props.get("kmsKeyId")):
             return True, copy
         return as_bool(copy.props.get("encrypted")), copy
     return None, None
@@ -58,19 +58,19 @@ def effective_encryption(index: StackIndex, instance: Res, depth: int = MAX_REPL
     if depth <= 0:
         return None
     props = instance.props
-    explicit = stated(instance, "storageEncrypted")
+    explicit = instance.props.get("storageEncrypted")
     if is_replica(props):
         source = replication_source(index, instance)
         return effective_encryption(index, source, depth - 1) if source is not None else None
     if is_unknown(explicit):
         return None
     if _is_set(props.get("snapshotIdentifier")):
-        if as_bool(explicit) or _is_set(stated(instance, "kmsKeyId")):
+        if as_bool(explicit) or _is_set(instance.props.get("kmsKeyId")):
             return True
         return _snapshot_encryption(index, instance, depth)[0]
     pitr = props.get("restoreToPointInTime")
     if isinstance(pitr, dict) or is_unknown(pitr):
-        if as_bool(explicit) or _is_set(stated(instance, "kmsKeyId")):
+        if as_bool(explicit) or _is_set(instance.props.get("kmsKeyId")):
             return True
         source = _pitr_source(index, instance)
         return effective_encryption(index, source, depth - 1) if source is not None else None
@@ -109,7 +109,7 @@ def _check_encrypted(index: StackIndex, config: Config, report: ReportViolation)
                 inst.urn,
             )
             continue
-        value = stated(inst, "storageEncrypted")
+        value = inst.props.get("storageEncrypted")
         report(
             f"{inst.label} has storageEncrypted {'unset (false)' if value is None else 'false'}: data, "
             "snapshots, backups and replicas are stored unencrypted, and encryption cannot be turned on later "

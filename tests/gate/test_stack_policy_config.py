@@ -45,7 +45,11 @@ def test_a_new_prod_stack_gets_prod_levels(tmp_path: Path, capsys: pytest.Captur
     code, doc = _gate(project, "eu-prod", capsys)
     assert code == 0, doc
     assert doc["policyConfigSource"] == "environment" and doc["policyConfig"] == str(CONFIG_DIR / "prod.json")
-    assert set(doc["policyLevels"].values()) == {"mandatory"}
+    # prod.json's levels, advisories (design preferences, the worst-case memory risk) included.
+    prod_levels = json.loads((CONFIG_DIR / "prod.json").read_text())
+    expected = {name: (entry if isinstance(entry, str) else entry["enforcementLevel"]) for name, entry in prod_levels.items()}
+    assert {name: doc["policyLevels"].get(name) for name in expected} == expected
+    assert doc["policyLevels"]["rds-multi-az"] == "mandatory"
 
 
 def test_a_staging_stack_is_held_to_prod_levels_and_policy_config_overrides(

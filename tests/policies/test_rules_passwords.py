@@ -17,6 +17,8 @@ from policies.rules import passwords
 from policies.rules.passwords import RANDOM_PASSWORD, RDS_PASSWORD_CHARACTERS
 from policies.rules.resource_types import CLUSTER, INSTANCE
 
+RANDOM_INTEGER = "random:index/randomInteger:RandomInteger"
+
 
 def _second_instance(**password_args: Any) -> Callable[[Ctx], None]:
     """A second, otherwise clean instance whose master password a RandomPassword generates."""
@@ -54,8 +56,13 @@ def test_every_policy_of_the_module_has_a_case():
 
 def _generated(generator: dict[str, Any], db_type: str = INSTANCE, engine: str = "postgres") -> list[Resource]:
     prop = "password" if db_type == INSTANCE else "masterPassword"
+    # An unknown the program set is computed from another resource (here a random integer); without a
+    # property dependency it would be a provider-computed value the program omitted.
+    computed = {k: ["size"] for k, v in generator.items() if v is UNKNOWN}
+    inputs = [Resource(RANDOM_INTEGER, "size", {"result": UNKNOWN})] if computed else []
     return [
-        Resource(RANDOM_PASSWORD, "pw", generator),
+        *inputs,
+        Resource(RANDOM_PASSWORD, "pw", generator, computed),
         Resource(db_type, "db", {"engine": engine, prop: UNKNOWN}, {prop: ["pw"]}),
     ]
 
