@@ -450,28 +450,16 @@ def _check_groups_set(type_: str, name: str, props: Props, config: Config, repor
 def _default_group_reason(index: StackIndex, db: Res) -> str | None:
     """Why *db* lists its VPC's default security group, or None when it does not (or cannot be told).
 
-    Only an explicit listing is judged here.  An omitted list is ``rds-security-groups-set``'s (a resource
-    policy, on the inputs): in a deployed stack's state RDS's choice of the default group reads like any
-    group of another stack, so a stack policy would judge omission in some shapes only.
+    Only an explicit listing, by property dependency, is judged here.  An omitted list is
+    ``rds-security-groups-set``'s (a resource policy, on the inputs).  Ids are not matched by value: they are
+    known only in a deployed stack's state, where the default group RDS attached to an instance declared
+    without groups carries the same id as one listed on purpose, so a match by value would judge omission
+    in that shape only.
     """
-    value = db.props.get("vpcSecurityGroupIds")
-    if value is None or (isinstance(value, list) and not value):
-        return None
-    defaults = index.referenced(db, "vpcSecurityGroupIds", DEFAULT_SECURITY_GROUP)
-    default_ids = {
-        d.props.get("id") for d in index.of_type(DEFAULT_SECURITY_GROUP) if isinstance(d.props.get("id"), str)
-    }
-    if defaults or any(isinstance(v, str) and v in default_ids for v in as_list(value)):
+    if index.referenced(db, "vpcSecurityGroupIds", DEFAULT_SECURITY_GROUP):
         return "lists the VPC's default security group (aws.ec2.DefaultSecurityGroup) in vpcSecurityGroupIds"
-    # The VPC's defaultSecurityGroupId, by property dependency or by its known value.
-    vpc_defaults = [v for t in (VPC, DEFAULT_VPC) for v in index.referenced(db, "vpcSecurityGroupIds", t)]
-    vpc_default_ids = {
-        v.props.get("defaultSecurityGroupId")
-        for type_ in (VPC, DEFAULT_VPC)
-        for v in index.of_type(type_)
-        if isinstance(v.props.get("defaultSecurityGroupId"), str)
-    }
-    if vpc_defaults or any(isinstance(v, str) and v in vpc_default_ids for v in as_list(value)):
+    # The only security-group id a VPC exports is defaultSecurityGroupId.
+    if any(index.referenced(db, "vpcSecurityGroupIds", t) for t in (VPC, DEFAULT_VPC)):
         return "lists the VPC's default security group (the VPC's defaultSecurityGroupId) in vpcSecurityGroupIds"
     return None
 

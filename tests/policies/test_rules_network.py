@@ -411,7 +411,9 @@ def test_a_database_group_outside_the_stack_is_not_judged_for_the_proxy_path():
         ({"vpcSecurityGroupIds": []}, {}, False),
         ({"vpcSecurityGroupIds": UNKNOWN}, {}, False),  # omitted, filled in by the provider as unknown
         ({"vpcSecurityGroupIds": [UNKNOWN]}, {"vpcSecurityGroupIds": ["default"]}, True),
-        ({"vpcSecurityGroupIds": ["sg-0123456789abcdef0"]}, {}, True),  # the adopted default group's id
+        # An id alone is not judged: in a deployed state the default group RDS attached for an omitted list
+        # carries it too (omission is rds-security-groups-set's, on the inputs).
+        ({"vpcSecurityGroupIds": ["sg-0123456789abcdef0"]}, {}, False),
         ({"vpcSecurityGroupIds": [UNKNOWN]}, {"vpcSecurityGroupIds": ["db-sg"]}, False),
         ({"vpcSecurityGroupIds": ["sg-0fedcba9876543210"]}, {}, False),  # a group of another stack
     ],
