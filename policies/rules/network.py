@@ -425,31 +425,42 @@ def _check_public(type_: str, name: str, props: Props, config: Config, report: R
         )
 
 
+# --- rds-security-groups-set -----------------------------------------------------------------------
+
+def _check_groups_set(type_: str, name: str, props: Props, config: Config, report: ReportViolation) -> None:
+    # Judged on the program's inputs (Analyze), where an omitted list is simply absent in every shape; in a
+    # deployed stack's state the default group RDS attached looks like any group of another stack.
+    value = props.get("vpcSecurityGroupIds")
+    if is_unknown(value):
+        return  # computed from another resource: a list the program chose
+    if value is not None and not (isinstance(value, list) and not value):
+        return
+    kind = "read replica" if type_ == INSTANCE and is_replica(props) else "database"
+    report(
+        f"{label(type_, name)} sets no vpcSecurityGroupIds, so RDS puts this {kind} in the VPC's default security "
+        "group. That group admits all traffic from its own members, and every task or instance launched without a "
+        "group joins it, so they reach the database without the RDS Proxy; list a security group of the "
+        "database's own that admits only the proxy's group.",
+        None,
+    )
+
+
 # --- rds-not-in-default-security-group ------------------------------------------------------------
 
 def _default_group_reason(index: StackIndex, db: Res) -> str | None:
-    """Why *db* sits in its VPC's default security group, or None when it does not (or cannot be told)."""
-    value = db.props.get("vpcSecurityGroupIds")
-    if value is None or (isinstance(value, list) and not value):
-        # Omitted: RDS attaches the default group of the subnet group's VPC.
-        return "sets no vpcSecurityGroupIds, so RDS attaches the VPC's default security group"
-    defaults = index.referenced(db, "vpcSecurityGroupIds", DEFAULT_SECURITY_GROUP)
-    default_ids = {
-        d.props.get("id") for d in index.of_type(DEFAULT_SECURITY_GROUP) if isinstance(d.props.get("id"), str)
-    }
-    if defaults or any(isinstance(v, str) and v in default_ids for v in as_list(value)):
+    """Why *db* lists its VPC's default security group, or None when it does not (or cannot be told).
+
+    Only an explicit listing, by property dependency, is judged here.  An omitted list is
+    ``rds-security-groups-set``'s (a resource policy, on the inputs).  Ids are not matched by value: they are
+    known only in a deployed stack's state, where the default group RDS attached to an instance declared
+    without groups carries the same id as one listed on purpose, so a match by value would judge omission
+    in that shape only.
+    """
+    if index.referenced(db, "vpcSecurityGroupIds", DEFAULT_SECURITY_GROUP):
         return "lists the VPC's default security group (aws.ec2.DefaultSecurityGroup) in vpcSecurityGroupIds"
-    # A VPC's defaultSecurityGroupId (known once it exists): the group RDS attached when the program set none
-    # (the deployed state lists it), or one the program listed by that attribute.
-    vpc_defaults = [v for t in (VPC, DEFAULT_VPC) for v in index.referenced(db, "vpcSecurityGroupIds", t)]
-    vpc_default_ids = {
-        v.props.get("defaultSecurityGroupId")
-        for type_ in (VPC, DEFAULT_VPC)
-        for v in index.of_type(type_)
-        if isinstance(v.props.get("defaultSecurityGroupId"), str)
-    }
-    if vpc_defaults or any(isinstance(v, str) and v in vpc_default_ids for v in as_list(value)):
-        return "is in the VPC's default security group (the VPC's defaultSecurityGroupId)"
+    # The only security-group id a VPC exports is defaultSecurityGroupId.
+    if any(index.referenced(db, "vpcSecurityGroupIds", t) for t in (VPC, DEFAULT_VPC)):
+        return "lists the VPC's default security group (the VPC's defaultSecurityGroupId) in vpcSecurityGroupIds"
     return None
 
 
@@ -654,15 +665,29 @@ RDS_NOT_PUBLICLY_ACCESSIBLE = resource_policy(
 )
 
 
+RDS_SECURITY_GROUPS_SET = resource_policy(
+    "rds-security-groups-set",
+    "RDS instances (read replicas too) and clusters list their security groups: with vpcSecurityGroupIds omitted "
+    "or empty, RDS attaches the VPC's default group, whose members (anything launched without a group) reach the "
+    "database around the proxy.",
+    (INSTANCE, CLUSTER),
+    _check_groups_set,
+    severity=Severity.CRITICAL,
+    remediation="Create a security group for the database that admits only the RDS Proxy's group, and list it "
+    "in vpcSecurityGroupIds.",
+)
+
+
 RDS_NOT_IN_DEFAULT_SECURITY_GROUP = stack_policy(
     "rds-not-in-default-security-group",
-    "RDS instances and clusters have security groups of their own: with vpcSecurityGroupIds omitted or naming "
-    "the VPC's default group, every member of that group (anything launched without a group) reaches the database.",
+    "RDS instances and clusters do not list the VPC's default security group (an adopted "
+    "aws.ec2.DefaultSecurityGroup or the VPC's defaultSecurityGroupId) in vpcSecurityGroupIds: every member of "
+    "that group (anything launched without a group) reaches the database.",
     (INSTANCE, CLUSTER),
     _check_default_group,
     severity=Severity.CRITICAL,
     remediation="Create a security group for the database that admits only the RDS Proxy's group, and list it "
-    "in vpcSecurityGroupIds.",
+    "in vpcSecurityGroupIds instead of the default group.",
 )
 
 

@@ -59,6 +59,7 @@ POLICIES: tuple[Policy, ...] = unique_by_name(
         network.RDS_INGRESS_ONLY_FROM_PROXY,
         network.RDS_NO_CIDR_INGRESS,
         network.RDS_NOT_PUBLICLY_ACCESSIBLE,
+        network.RDS_SECURITY_GROUPS_SET,
         network.RDS_NOT_IN_DEFAULT_SECURITY_GROUP,
         network.RDS_ADMITS_PROXY,
         network.RDS_SUBNET_GROUP_TWO_AZS,

@@ -12,7 +12,7 @@ from gate.synthetic import SETUP_RESOURCES, synthetic_program
 #: What the seed's Terraform gets wrong that the pack must catch (see tests/fixtures/seed_program/__main__.py).
 SEED_POLICIES = {
     "rds-ingress-only-from-proxy",  # the database group still admits the app tier
-    "rds-not-in-default-security-group",  # the read replica sets no groups: RDS gives it the VPC's default group
+    "rds-security-groups-set",  # the read replica sets no groups: RDS gives it the VPC's default group
     "rds-master-username",  # "admin"
     "rds-static-parameter-pending-reboot",  # max_connections and shared_buffers with "immediate"
     "rds-parameter-units",  # shared_buffers = {DBInstanceClassMemory/4}

@@ -243,8 +243,8 @@ DEFECTS: list[tuple[str, Program, str]] = [
         "rds-ingress-only-from-proxy",
     ),
     ("app-group-attached-to-instance", _program_app_group_on_instance, "rds-ingress-only-from-proxy"),
-    ("no-security-group", clean_setup(primary={"vpc_security_group_ids": None}), "rds-not-in-default-security-group"),
-    ("replica-no-security-group", clean_setup(replica={"vpc_security_group_ids": []}), "rds-not-in-default-security-group"),
+    ("no-security-group", clean_setup(primary={"vpc_security_group_ids": None}), "rds-security-groups-set"),
+    ("replica-no-security-group", clean_setup(replica={"vpc_security_group_ids": []}), "rds-security-groups-set"),
     ("default-security-group-resource", _program_in_default_group, "rds-not-in-default-security-group"),
     # Address-based access.
     (

@@ -23,10 +23,12 @@ from policies.rules.network import (
     RDS_NO_CIDR_INGRESS,
     RDS_NOT_IN_DEFAULT_SECURITY_GROUP,
     RDS_NOT_PUBLICLY_ACCESSIBLE,
+    RDS_SECURITY_GROUPS_SET,
     RDS_SUBNET_GROUP_TWO_AZS,
     Ingress,
 )
 from policies.rules.resource_types import (
+    CLUSTER,
     DEFAULT_SECURITY_GROUP,
     INSTANCE,
     PROXY,
@@ -128,6 +130,26 @@ def _subnet_group(*zones: str) -> Callable[[Ctx], None]:
 
     return add
 
+def _replica_in_adopted_default_group(listed: bool) -> Callable[[], None]:
+    """The VPC's default group adopted with aws.ec2.DefaultSecurityGroup; the replica lists it, or keeps its own."""
+
+    def program() -> None:
+        default = aws.ec2.DefaultSecurityGroup("default", vpc_id="vpc-0a1b2c3d4e5f67890")
+        clean_setup(replica={"vpc_security_group_ids": [default.id]} if listed else None)()
+
+    return program
+
+
+def _replica_in_vpc_default_group(listed: bool) -> Callable[[], None]:
+    """A VPC of the stack; the replica lists its defaultSecurityGroupId, or keeps the database's own group."""
+
+    def program() -> None:
+        vpc = aws.ec2.Vpc("main", cidr_block="10.0.0.0/16")
+        clean_setup(replica={"vpc_security_group_ids": [vpc.default_security_group_id]} if listed else None)()
+
+    return program
+
+
 CASES: list[Case] = [
     ("rds-not-publicly-accessible", "public", clean_setup(primary={"publicly_accessible": True}), CLEAN),
 ]
@@ -152,7 +174,15 @@ NETWORK_CASES: list[Case] = [
      clean_setup(replica_sg="own", extra=_into_replica_sg("external", "app-legacy"))),
     ("rds-no-cidr-ingress", "into_replica_group", clean_setup(replica_sg="own", extra=_into_replica_sg("10.0.0.0/8")),
      REPLICA_OWN_GROUP),
-    ("rds-not-in-default-security-group", "omitted", clean_setup(primary={"vpc_security_group_ids": None}), CLEAN),
+    # Omission is judged on the inputs (a resource policy): a deployed stack's state lists the default group
+    # RDS chose, which reads like a group of another stack when the VPC is not in the stack.
+    ("rds-security-groups-set", "omitted", clean_setup(primary={"vpc_security_group_ids": None}), CLEAN),
+    ("rds-security-groups-set", "replica_empty", clean_setup(replica={"vpc_security_group_ids": []}), CLEAN),
+    # Listing the default group explicitly is the stack policy's, in every shape.
+    ("rds-not-in-default-security-group", "adopted_default_group", _replica_in_adopted_default_group(True),
+     _replica_in_adopted_default_group(False)),
+    ("rds-not-in-default-security-group", "vpc_default_group_id", _replica_in_vpc_default_group(True),
+     _replica_in_vpc_default_group(False)),
     ("rds-admits-proxy", "other_port", clean_setup(primary={"port": 6432}),
      clean_setup(primary={"port": 6432}, extra=_from_proxy_on(6432))),
     ("rds-subnet-group-two-azs", "one_zone", clean_setup(extra=_subnet_group("us-east-1a", "us-east-1a")),
@@ -376,11 +406,14 @@ def test_a_database_group_outside_the_stack_is_not_judged_for_the_proxy_path():
 @pytest.mark.parametrize(
     ("props", "deps", "default"),
     [
-        ({}, {}, True),
-        ({"vpcSecurityGroupIds": []}, {}, True),
-        ({"vpcSecurityGroupIds": UNKNOWN}, {}, True),  # omitted, filled in by the provider as unknown
+        # Omitted or empty is rds-security-groups-set's (judged on the inputs), not this stack policy's.
+        ({}, {}, False),
+        ({"vpcSecurityGroupIds": []}, {}, False),
+        ({"vpcSecurityGroupIds": UNKNOWN}, {}, False),  # omitted, filled in by the provider as unknown
         ({"vpcSecurityGroupIds": [UNKNOWN]}, {"vpcSecurityGroupIds": ["default"]}, True),
-        ({"vpcSecurityGroupIds": ["sg-0123456789abcdef0"]}, {}, True),  # the adopted default group's id
+        # An id alone is not judged: in a deployed state the default group RDS attached for an omitted list
+        # carries it too (omission is rds-security-groups-set's, on the inputs).
+        ({"vpcSecurityGroupIds": ["sg-0123456789abcdef0"]}, {}, False),
         ({"vpcSecurityGroupIds": [UNKNOWN]}, {"vpcSecurityGroupIds": ["db-sg"]}, False),
         ({"vpcSecurityGroupIds": ["sg-0fedcba9876543210"]}, {}, False),  # a group of another stack
     ],
@@ -392,6 +425,25 @@ def test_the_vpc_default_group_in_every_spelling(props, deps, default):
         Resource(INSTANCE, "db", {"engine": "postgres", **props}, deps),
     ]
     assert bool(stack_violations(RDS_NOT_IN_DEFAULT_SECURITY_GROUP, stack)) is default
+
+
+@pytest.mark.parametrize(
+    ("type_", "props", "fires"),
+    [
+        (INSTANCE, {"engine": "postgres"}, True),  # omitted: RDS attaches the VPC's default group
+        (INSTANCE, {"engine": "postgres", "vpcSecurityGroupIds": None}, True),
+        (INSTANCE, {"replicateSourceDb": "orders-db", "vpcSecurityGroupIds": []}, True),  # a replica too
+        (CLUSTER, {"engine": "aurora-postgresql"}, True),
+        (CLUSTER, {"engine": "aurora-postgresql", "vpcSecurityGroupIds": ["sg-0fedcba9876543210"]}, False),
+        (INSTANCE, {"engine": "postgres", "vpcSecurityGroupIds": [UNKNOWN]}, False),  # a group of the stack
+        (INSTANCE, {"engine": "postgres", "vpcSecurityGroupIds": UNKNOWN}, False),  # computed: not judged
+    ],
+)
+def test_security_groups_set_on_the_inputs(type_, props, fires):
+    findings = resource_violations(RDS_SECURITY_GROUPS_SET, type_, props, name="db")
+    assert bool(findings) is fires
+    if fires:
+        assert "vpcSecurityGroupIds" in findings[0].message and "default security group" in findings[0].message
 
 
 @pytest.mark.parametrize(
