@@ -10,6 +10,7 @@ uses (checked inputs, a new stack's planned outputs, a deployed stack's state; s
 
 from __future__ import annotations
 
+import atexit
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ def shared_gate() -> PolicyGate:
     global _gate
     if _gate is None:
         _gate = PolicyGate().start()
+        # A worker that never requested the session fixture (e.g. it ran only corpus tests) still stops it.
+        atexit.register(stop_shared_gate)
     return _gate
 
 
