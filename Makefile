@@ -55,8 +55,10 @@ preview: setup
 gate: setup
 	$(PY) -m gate check $(GATE_ARGS)
 
+# Three workers on two cores: a third of the suite waits on sockets, deadlines and PostgreSQL, not the CPU
+# (100 s instead of 130 s on 2 cores).
 test: setup
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 3
 
 lint: setup
 	$(VENV)/bin/ruff check .
