@@ -34,48 +34,34 @@ def share_stack_deserialization() -> bool:
         return True
 
     active = False
-    # id() -> (the object the entry was made from, its conversion): the object is kept so its id
-    # cannot be reused by another object while the entry lives.
-    dicts: dict[int, tuple[Any, Any]] = {}
-    deserialized: dict[int, tuple[Any, Any]] = {}
-    message_to_dict: Callable[..., Any] = json_format.MessageToDict
-    deserialize: Callable[..., Any] = sdk.deserialize_properties
-    proxies: dict[int, tuple[Any, Any]] = {}
-    proxy: Callable[..., Any] = sdk.unknown_checking_proxy
+    memos: list[dict[int, tuple[Any, Any]]] = []
+
+    def memoized(convert: Callable[..., Any]) -> Callable[..., Any]:
+        """*convert* memoized by the identity of its argument while an AnalyzeStack runs (plain otherwise).
+        Each entry keeps the object it was made from, so its id cannot be reused while the entry lives."""
+        memo: dict[int, tuple[Any, Any]] = {}
+        memos.append(memo)
+
+        def call(value: Any, *args: Any, **kwargs: Any) -> Any:
+            if not active or args or kwargs:
+                return convert(value, *args, **kwargs)
+            hit = memo.get(id(value))
+            if hit is None or hit[0] is not value:
+                hit = (value, convert(value))
+                memo[id(value)] = hit
+            return hit[1]
+
+        return call
+
+    message_to_dict = memoized(json_format.MessageToDict)
 
     class _JsonFormat:
-        """``json_format`` as the SDK module sees it: MessageToDict memoized during AnalyzeStack."""
+        """``json_format`` as the SDK module sees it, with MessageToDict memoized."""
 
         def __getattr__(self, name: str) -> Any:
             return getattr(json_format, name)
 
-        @staticmethod
-        def MessageToDict(message: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 - the SDK's name
-            if not active or args or kwargs:
-                return message_to_dict(message, *args, **kwargs)
-            hit = dicts.get(id(message))
-            if hit is None or hit[0] is not message:
-                hit = (message, message_to_dict(message))
-                dicts[id(message)] = hit
-            return hit[1]
-
-    def deserialize_properties(value: Any, *args: Any, **kwargs: Any) -> Any:
-        if not active or args or kwargs:
-            return deserialize(value, *args, **kwargs)
-        hit = deserialized.get(id(value))
-        if hit is None or hit[0] is not value:
-            hit = (value, deserialize(value))
-            deserialized[id(value)] = hit
-        return hit[1]
-
-    def unknown_checking_proxy(value: Any, *args: Any, **kwargs: Any) -> Any:
-        if not active or args or kwargs:
-            return proxy(value, *args, **kwargs)
-        hit = proxies.get(id(value))
-        if hit is None or hit[0] is not value:
-            hit = (value, proxy(value))
-            proxies[id(value)] = hit
-        return hit[1]
+        MessageToDict = staticmethod(message_to_dict)  # noqa: N815 - the SDK's name
 
     original = servicer.AnalyzeStack
 
@@ -86,13 +72,12 @@ def share_stack_deserialization() -> bool:
             return original(self, request, context)
         finally:
             active = False
-            dicts.clear()
-            deserialized.clear()
-            proxies.clear()
+            for memo in memos:
+                memo.clear()
 
     analyze_stack._shares_deserialization = True  # type: ignore[attr-defined]
     servicer.AnalyzeStack = analyze_stack
     sdk.json_format = _JsonFormat()  # type: ignore[assignment]
-    sdk.deserialize_properties = deserialize_properties  # type: ignore[assignment]
-    sdk.unknown_checking_proxy = unknown_checking_proxy  # type: ignore[assignment]
+    sdk.deserialize_properties = memoized(sdk.deserialize_properties)  # type: ignore[assignment]
+    sdk.unknown_checking_proxy = memoized(sdk.unknown_checking_proxy)  # type: ignore[assignment]
     return True
