@@ -28,7 +28,6 @@ instance's ARN to take snapshots).  Which IAM resource (``prx-`` or ``db-``) cli
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from pulumi_policy import ReportViolation, Severity
 
 from .network import attached_groups, group_ids, network_view
 from .policy_factory import Config, stack_policy
-from .property_values import as_list, is_unknown
+from .property_values import as_list, is_unknown, json_of
 from .rds_lookups import is_replica, proxy_links
 from .resource_types import CLUSTER, ECS_TASK_DEFINITION, INSTANCE, LAMBDA_FUNCTION, PROXY, PROXY_ENDPOINT, SECURITY_GROUP
 from .stack_index import Res, StackIndex
@@ -76,21 +75,8 @@ def _lambda_client(res: Res) -> Client:
     return Client(res, "environment", dict(variables) if isinstance(variables, dict) else {})
 
 
-def _container_definitions(value: Any) -> list[Any] | None:
-    """The container list of ``containerDefinitions`` (a JSON string, or already a list); None if unreadable."""
-    if isinstance(value, list):
-        return value
-    if isinstance(value, str):
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            return None
-        return parsed if isinstance(parsed, list) else None
-    return None
-
-
 def _ecs_client(res: Res) -> Client:
-    containers = _container_definitions(res.props.get("containerDefinitions"))
+    containers = json_of(res.props.get("containerDefinitions"), list)
     if containers is None:
         return Client(res, "containerDefinitions", readable=False)
     variables: dict[str, Any] = {}

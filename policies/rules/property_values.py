@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from pulumi_policy.proxy import (
     UNKNOWN_ARCHIVE_VALUE,
@@ -24,6 +24,8 @@ from pulumi_policy.proxy import (
     UNKNOWN_OBJECT_VALUE,
     UNKNOWN_STRING_VALUE,
 )
+
+T = TypeVar("T")
 
 
 class _Unknown:
@@ -130,14 +132,17 @@ def as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else []
 
 
-def policy_json(value: Any) -> dict[str, Any] | None:
-    """An IAM policy document from a property (JSON string or object), None if unknown or malformed."""
-    if isinstance(value, dict):
-        return value
+def json_of(value: Any, kind: type[T]) -> T | None:
+    """A property the provider takes as JSON text or as the decoded value: the *kind* (dict or list) it
+    holds, None if unknown, malformed or of another kind."""
     if isinstance(value, str):
         try:
-            parsed = json.loads(value)
+            value = json.loads(value)
         except ValueError:
             return None
-        return parsed if isinstance(parsed, dict) else None
-    return None
+    return value if isinstance(value, kind) else None
+
+
+def policy_json(value: Any) -> dict[str, Any] | None:
+    """An IAM policy document from a property (JSON string or object), None if unknown or malformed."""
+    return json_of(value, dict)
